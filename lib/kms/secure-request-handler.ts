@@ -1,0 +1,141 @@
+import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandlerOutput } from '@smithy/types';
+import { ConnectionPool } from '../transport/pool.ts';
+import { WireError } from '../transport/connection.ts';
+import { originOf } from '../transport/origin.ts';
+import type { SecureBuffer } from '../secure/secure-buffer.ts';
+
+/** KMS responses are small JSON documents; anything larger is not a Decrypt answer. */
+const MAX_KMS_RESPONSE_BYTES = 64 * 1024;
+
+// Response bodies handed to the SDK that still live in secure memory, until the capture middleware
+// has scrubbed and released them. Keyed weakly by the view the SDK sees.
+const pendingSecureBodies = new WeakMap<Uint8Array, SecureBuffer>();
+
+/** Takes ownership of a secure response body produced by {@link SecureKmsRequestHandler}. */
+export function takeSecureBody(body: unknown): SecureBuffer | undefined {
+  if (!(body instanceof Uint8Array)) return undefined;
+  const secure = pendingSecureBodies.get(body);
+  pendingSecureBodies.delete(body);
+  return secure;
+}
+
+export interface SecureKmsRequestHandlerOptions {
+  /** Extra trust anchors (PEM) for a private endpoint; default: the runtime's CA store. */
+  readonly ca?: string | Buffer;
+  /** Per-attempt time budget; the SDK's retry strategy decides about further attempts. */
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * An SDK request handler for the KMS client that reads responses into secure memory.
+ *
+ * The stock Node handler hands the body to the SDK as read chunks it cannot wipe. This one uses
+ * the same keep-alive transport as the Didit client: one secure read buffer per connection, wiped
+ * after every read, and the body assembled in a secure buffer. The SDK then sees that buffer, but
+ * only through the capture middleware, which takes `Plaintext` out before anything parses it.
+ */
+export class SecureKmsRequestHandler {
+  readonly metadata = { handlerProtocol: 'http/1.1' };
+  readonly #options: SecureKmsRequestHandlerOptions;
+  readonly #pools = new Map<string, ConnectionPool>();
+
+  constructor(options: SecureKmsRequestHandlerOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Connections opened so far, across endpoints (for the benchmark's "handshakes per warm call"). */
+  get connectionsOpened(): number {
+    let n = 0;
+    for (const pool of this.#pools.values()) n += pool.stats.connectionsOpened;
+    return n;
+  }
+
+  async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<RequestHandlerOutput<HttpResponse>> {
+    const pool = this.#pool(request);
+    const timeout = options.requestTimeout ?? this.#options.requestTimeoutMs ?? 5_000;
+    const body = toBytes(request.body);
+    const head = Buffer.from(requestHead(request, pool.origin.hostHeader, body.length), 'latin1');
+    let response;
+    try {
+      response = await pool.send(() => ({
+        head,
+        body: [body],
+        sink: 'secure',
+        maxBodyBytes: MAX_KMS_RESPONSE_BYTES,
+        deadline: Date.now() + timeout,
+        signal: options.abortSignal as AbortSignal | undefined,
+      }));
+    } catch (err) {
+      throw sdkTransportError(err);
+    }
+    const secure = response.body as SecureBuffer;
+    const view = secure.bytes();
+    pendingSecureBodies.set(view, secure);
+    return { response: { statusCode: response.status, headers: { ...response.headers }, body: view } };
+  }
+
+  updateHttpClientConfig(): void {}
+
+  httpHandlerConfigs(): Record<string, never> {
+    return {};
+  }
+
+  destroy(): void {
+    for (const pool of this.#pools.values()) pool.close();
+    this.#pools.clear();
+  }
+
+  #pool(request: HttpRequest): ConnectionPool {
+    const port = request.port === undefined ? '' : `:${request.port}`;
+    const key = `${request.protocol}//${request.hostname}${port}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      // Plain http only for loopback emulators; a real KMS endpoint is always https.
+      const origin = originOf(key, { allowPlainHttp: isLoopback(request.hostname) });
+      pool = new ConnectionPool(origin, { ca: this.#options.ca });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+}
+
+function requestHead(request: HttpRequest, hostHeader: string, bodyLength: number): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(request.query ?? {})) {
+    for (const v of Array.isArray(value) ? value : [value]) if (v !== null && v !== undefined) query.append(name, v);
+  }
+  const qs = query.toString();
+  let head = `${request.method} ${request.path}${qs === '' ? '' : `?${qs}`} HTTP/1.1\r\n`;
+  let hasHost = false;
+  for (const [name, value] of Object.entries(request.headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'content-length' || lower === 'connection' || lower === 'transfer-encoding') continue;
+    if (lower === 'host') hasHost = true;
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TypeError('header contains CR or LF');
+    head += `${name}: ${value}\r\n`;
+  }
+  if (!hasHost) head += `host: ${hostHeader}\r\n`;
+  head += `content-length: ${bodyLength}\r\nconnection: keep-alive\r\n\r\n`;
+  return head;
+}
+
+function toBytes(body: unknown): Buffer {
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw new TypeError('unsupported KMS request body type');
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || hostname.startsWith('127.');
+}
+
+/** Errors shaped so the SDK's retry strategy recognises them as transient. */
+function sdkTransportError(err: unknown): Error {
+  if (!(err instanceof WireError)) return err instanceof Error ? err : new Error('KMS transport failure');
+  const out = new Error(`KMS transport: ${err.message}`, { cause: err });
+  if (err.timedOut) out.name = 'TimeoutError';
+  else if (err.aborted) out.name = 'AbortError';
+  else Object.assign(out, { code: err.phase === 'connect' ? 'ECONNREFUSED' : 'ECONNRESET' });
+  return out;
+}

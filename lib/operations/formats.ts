@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+// Reusable field formats, each as Didit documents it (didit-api.md section in the comment).
+
+export const uuid = z.uuid({ message: 'must be a UUID' });
+
+/** YYYY-MM-DD, a real calendar date. */
+export const isoDate = z.iso.date({ message: 'must be a date as YYYY-MM-DD' });
+
+export const alpha2 = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code (e.g. ES)');
+export const alpha3 = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 3166-1 alpha-3 code (e.g. ESP)');
+
+/** E.164: +, country code, up to 15 digits (§5.10 caps the field at 20 characters). */
+export const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be a phone number in E.164 form (e.g. +34600000000)');
+
+export const score = z.number().int('must be an integer').min(0).max(100);
+
+/** Multipart text fields arrive as strings: booleans as "true"/"false". */
+export const boolText = z.enum(['true', 'false'], { message: 'must be "true" or "false"' });
+
+export const intText = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,4}$/, 'must be a whole number')
+    .refine((v) => Number(v) >= min && Number(v) <= max, `must be between ${min} and ${max}`);
+
+export const declineAction = z.enum(['DECLINE', 'NO_ACTION']);
+
+/** Free text we pass through: bounded, and without control characters. */
+export const text = (max: number) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');

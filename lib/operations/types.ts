@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+import type { FileType } from './file-types.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
+
+export interface FileRule {
+  readonly required: boolean;
+  readonly maxBytes: number;
+  readonly types: readonly FileType[];
+}
+
+/**
+ * One Didit operation, declared once. The handler, the serverless.yml route, validation and (later)
+ * the OpenAPI document are all derived from this description; nothing operation-specific is
+ * written anywhere else.
+ */
+export interface OperationSpec {
+  /** Function and handler name, e.g. `createSession`. */
+  readonly name: string;
+  readonly summary: string;
+  /** Our API Gateway route; path parameters as `{name}`. */
+  readonly route: { readonly method: HttpMethod; readonly path: string };
+  /** Didit's endpoint; the same `{name}` parameters, filled from validated values. */
+  readonly didit: { readonly method: HttpMethod; readonly path: string };
+  readonly body: 'none' | 'json' | 'multipart';
+  /** Path parameters. Every `{name}` of both paths must be here. */
+  readonly params?: z.ZodObject;
+  /** Query string for GET operations. */
+  readonly query?: z.ZodObject;
+  /** JSON body, or the text fields of a multipart body. Unknown fields are rejected. */
+  readonly input?: z.ZodType<Record<string, unknown>>;
+  /** Multipart file fields. */
+  readonly files?: Readonly<Record<string, FileRule>>;
+  /** Time budget of the Didit call. */
+  readonly timeoutMs: number;
+  /**
+   * Whether sending the request twice cannot cost twice or change the outcome: drives retries.
+   * A function when it depends on the input (session creation is deduplicated by `vendor_data`).
+   */
+  readonly idempotent: boolean | ((input: Readonly<Record<string, unknown>>) => boolean);
+  /** What a successful call costs, for operators reading the table. */
+  readonly billing: string;
+}
+
+export function defineOperation<const T extends OperationSpec>(spec: T): T {
+  return Object.freeze(spec);
+}

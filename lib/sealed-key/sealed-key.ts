@@ -1,0 +1,118 @@
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { decryptToSecureBuffer } from '../kms/decrypt.ts';
+import { isHeaderToken, type SecureBuffer } from '../secure/secure-buffer.ts';
+import { DiditUnauthorizedError, KeyShapeError } from '../errors.ts';
+import type { EncryptionContext } from './encryption-context.ts';
+import type { CiphertextSource, SealedCiphertext } from './ciphertext-source.ts';
+
+/** What the audit record says about one use of the key. Nothing in it can reveal the key. */
+export interface KeyUseInfo {
+  readonly kmsKeyId: string | undefined;
+  readonly secretVersionId: string | undefined;
+  readonly ciphertextFingerprint: string;
+  readonly kmsLatencyMs: number;
+  /** True when this use follows a Didit 401 that made us re-read the sealed key. */
+  readonly afterRefresh: boolean;
+}
+
+/** Hooks for logs and metrics; the sealed key itself logs nothing. */
+export interface KeyObserver {
+  decrypted?(info: KeyUseInfo): void;
+  decryptFailed?(error: Error, latencyMs: number): void;
+  /** After the key of one use is zeroed: with the error `fn` threw, if any. One call per decrypt. */
+  released?(info: KeyUseInfo, error: unknown): void;
+}
+
+export interface SealedKeyOptions {
+  readonly kms: KMSClient;
+  readonly source: CiphertextSource;
+  readonly encryptionContext: EncryptionContext;
+  /** Expected KMS key (id or ARN) passed to Decrypt; KMS then refuses a ciphertext from another key. */
+  readonly kmsKeyId?: string;
+  /** Plausible key length bounds. Didit keys are opaque tokens; these bounds only catch garbage. */
+  readonly minLength?: number;
+  readonly maxLength?: number;
+}
+
+/**
+ * Owns the Didit API key's whole lifetime inside an invocation.
+ *
+ * `withKey(fn)` decrypts the sealed ciphertext with KMS into secure memory, runs `fn` with it, and
+ * zeroes and frees it in `finally` whatever happens: return, throw, timeout or abort. The key
+ * exists only during `fn`; the buffer given to `fn` throws on any use after that.
+ *
+ * If `fn` fails with {@link DiditUnauthorizedError}, the ciphertext is re-read from Secrets Manager
+ * (the key may have been rotated since it was cached) and, if it changed, `fn` runs once more
+ * with the new key. An unchanged ciphertext is not retried: the same key would fail the same way.
+ *
+ * @example
+ * ```ts
+ * const result = await sealedKey.withKey((key) => didit.send(key, request));
+ * ```
+ */
+export class SealedKey {
+  readonly #options: SealedKeyOptions;
+
+  constructor(options: SealedKeyOptions) {
+    this.#options = options;
+  }
+
+  async withKey<T>(
+    fn: (key: SecureBuffer) => Promise<T>,
+    options: { abortSignal?: AbortSignal; observer?: KeyObserver } = {},
+  ): Promise<T> {
+    let sealed = await this.#options.source.get(options);
+    for (let attempt = 0; ; attempt++) {
+      const { key, info } = await this.#decrypt(sealed, attempt > 0, options);
+      let failure: unknown;
+      try {
+        return await fn(key);
+      } catch (err) {
+        failure = err;
+      } finally {
+        key.dispose();
+        options.observer?.released?.(info, failure);
+      }
+      if (attempt > 0 || !(failure instanceof DiditUnauthorizedError)) throw failure;
+      const fresh = await this.#options.source.refresh(options);
+      if (fresh.fingerprint === sealed.fingerprint) throw failure;
+      sealed = fresh;
+    }
+  }
+
+  async #decrypt(
+    sealed: SealedCiphertext,
+    afterRefresh: boolean,
+    options: { abortSignal?: AbortSignal; observer?: KeyObserver },
+  ): Promise<{ key: SecureBuffer; info: KeyUseInfo }> {
+    const started = performance.now();
+    let result;
+    try {
+      result = await decryptToSecureBuffer(
+        this.#options.kms,
+        { ciphertext: sealed.ciphertext, encryptionContext: this.#options.encryptionContext, keyId: this.#options.kmsKeyId },
+        options,
+      );
+    } catch (err) {
+      options.observer?.decryptFailed?.(err as Error, performance.now() - started);
+      throw err;
+    }
+    const key = result.plaintext;
+    // Checked byte by byte: visible ASCII only, which also rules out header injection.
+    if (!isHeaderToken(key.bytes(), this.#options.minLength ?? 16, this.#options.maxLength ?? 512)) {
+      key.dispose();
+      const err = new KeyShapeError('decrypted key is not a plausible API key token');
+      options.observer?.decryptFailed?.(err, performance.now() - started);
+      throw err;
+    }
+    const info: KeyUseInfo = {
+      kmsKeyId: result.keyId,
+      secretVersionId: sealed.versionId,
+      ciphertextFingerprint: sealed.fingerprint,
+      kmsLatencyMs: performance.now() - started,
+      afterRefresh,
+    };
+    options.observer?.decrypted?.(info);
+    return { key, info };
+  }
+}

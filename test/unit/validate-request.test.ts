@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import { validateRequest } from '../../lib/http/validate-request.ts';
+import { OPERATIONS } from '../../lib/operations/table.ts';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
+import { JPEG, PNG, apiEvent, multipartBody } from '../support/api-events.ts';
+
+const WORKFLOW = '11111111-2222-4333-8444-555555555555';
+const json = (body: unknown) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+async function issuesOf(promise: Promise<unknown>): Promise<Record<string, string>> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ValidationError) return Object.fromEntries(err.issues.map((i) => [i.field, i.message]));
+    throw err;
+  }
+  throw new Error('expected a validation error');
+}
+
+describe('createSession validation', () => {
+  const spec = OPERATIONS.createSession;
+  it('accepts a documented body', async () => {
+    const valid = await validateRequest(
+      spec,
+      apiEvent({
+        method: 'POST',
+        path: '/v1/sessions',
+        ...json({
+          workflow_id: WORKFLOW,
+          vendor_data: 'user-42',
+          callback: 'https://example.com/done',
+          callback_method: 'both',
+          language: 'pt-BR',
+          contact_details: { email: 'a@example.com', phone: '+34600000000' },
+          expected_details: { date_of_birth: '1990-02-28', nationality: 'ESP', gender: null },
+          metadata: { plan: 'gold' },
+        }),
+      }),
+    );
+    expect(valid.input['workflow_id']).toBe(WORKFLOW);
+  });
+
+  it('lists every bad field at once', async () => {
+    const issues = await issuesOf(
+      validateRequest(
+        spec,
+        apiEvent({
+          method: 'POST',
+          path: '/v1/sessions',
+          ...json({
+            workflow_id: 'nope',
+            callback: 'javascript:alert(1)',
+            callback_method: 'sometimes',
+            contact_details: { phone: '600000000' },
+            expected_details: { date_of_birth: '1990-02-30', nationality: 'ES' },
+            surprise: true,
+          }),
+        }),
+      ),
+    );
+    expect(Object.keys(issues).sort()).toEqual(
+      [
+        'callback',
+        'callback_method',
+        'contact_details.phone',
+        'expected_details.date_of_birth',
+        'expected_details.nationality',
+        'surprise',
+        'workflow_id',
+      ].sort(),
+    );
+    expect(issues['surprise']).toBe('is not a known field');
+  });
+
+  it('requires workflow_id and a JSON object body', async () => {
+    expect(await issuesOf(validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({}) })))).toEqual({
+      workflow_id: 'is required',
+    });
+    const notJson = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: '{oops' });
+    expect(await issuesOf(validateRequest(spec, notJson))).toEqual({ body: 'must be a JSON object' });
+    const array = apiEvent({ method: 'POST', path: '/', ...json([1]) });
+    expect(await issuesOf(validateRequest(spec, array))).toEqual({ body: 'must be a JSON object' });
+  });
+
+  it('answers 415 to a non-JSON content type and 413 to oversized bodies', async () => {
+    await expect(
+      validateRequest(spec, apiEvent({ method: 'POST', path: '/', headers: { 'content-type': 'text/plain' }, body: '{}' })),
+    ).rejects.toBeInstanceOf(UnsupportedMediaTypeError);
+    const huge = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': 'application/json' }, body: ' '.repeat(3 * 1024 * 1024) });
+    await expect(validateRequest(spec, huge)).rejects.toBeInstanceOf(PayloadTooLargeError);
+  });
+
+  it('checks the portrait is an image of at most 1 MB', async () => {
+    const bad = await issuesOf(
+      validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({ workflow_id: WORKFLOW, portrait_image: Buffer.from('GIF89a-not-allowed').toString('base64') }) })),
+    );
+    expect(bad['portrait_image']).toMatch(/JPEG, PNG/);
+    const big = Buffer.concat([JPEG, Buffer.alloc(1024 * 1024)]).toString('base64');
+    const tooBig = await issuesOf(validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({ workflow_id: WORKFLOW, portrait_image: big }) })));
+    expect(tooBig['portrait_image']).toMatch(/1 MB/);
+    const ok = await validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({ workflow_id: WORKFLOW, portrait_image: PNG.toString('base64') }) }));
+    expect(ok.input['portrait_image']).toBeTypeOf('string');
+  });
+});
+
+describe('retrieveDecision validation', () => {
+  const spec = OPERATIONS.retrieveDecision;
+  it('takes a UUID session id and nothing else', async () => {
+    const ok = await validateRequest(spec, apiEvent({ method: 'GET', path: '/', pathParameters: { sessionId: WORKFLOW } }));
+    expect(ok.params['sessionId']).toBe(WORKFLOW);
+    for (const sessionId of ['../../v3/sessions', '11111111-2222-4333-8444-55555555555%2F', 'x']) {
+      const issues = await issuesOf(validateRequest(spec, apiEvent({ method: 'GET', path: '/', pathParameters: { sessionId } })));
+      expect(issues['path.sessionId']).toBe('must be a UUID');
+    }
+    const withBody = await issuesOf(
+      validateRequest(spec, apiEvent({ method: 'GET', path: '/', pathParameters: { sessionId: WORKFLOW }, body: 'x' })),
+    );
+    expect(withBody).toEqual({ body: 'this operation takes no body' });
+    const withQuery = await issuesOf(
+      validateRequest(spec, apiEvent({ method: 'GET', path: '/', pathParameters: { sessionId: WORKFLOW }, query: { a: '1' } })),
+    );
+    expect(withQuery).toEqual({ 'query.a': 'is not a known field' });
+  });
+});
+
+describe('idVerification validation', () => {
+  const spec = OPERATIONS.idVerification;
+  const event = (parts: Parameters<typeof multipartBody>[0]) => {
+    const { body, contentType } = multipartBody(parts);
+    return apiEvent({ method: 'POST', path: '/', headers: { 'content-type': contentType }, body });
+  };
+
+  it('accepts images by their bytes and renames them', async () => {
+    const valid = await validateRequest(
+      spec,
+      event([
+        ['front_image', { filename: 'C:\\Users\\Ana Garcia\\dni.jpg', type: 'application/octet-stream', data: JPEG }],
+        ['back_image', { filename: 'b.png', type: 'image/png', data: PNG }],
+        ['minimum_age', '18'],
+        ['save_api_request', 'false'],
+      ]),
+    );
+    expect(valid.files['front_image']).toMatchObject({ filename: 'upload.jpg', contentType: 'image/jpeg' });
+    expect(valid.files['back_image']?.contentType).toBe('image/png');
+    expect(valid.input).toEqual({ minimum_age: '18', save_api_request: 'false' });
+  });
+
+  it('rejects missing, oversized, mistyped and unknown parts', async () => {
+    const tooBig = Buffer.concat([JPEG, Buffer.alloc(5 * 1024 * 1024)]);
+    const issues = await issuesOf(
+      validateRequest(
+        spec,
+        event([
+          ['back_image', { filename: 'x.gif', type: 'image/gif', data: Buffer.from('GIF89a........') }],
+          ['selfie', { filename: 's.jpg', type: 'image/jpeg', data: JPEG }],
+          ['minimum_age', '0'],
+          ['invalid_mrz_action', 'MAYBE'],
+          ['perform_document_liveness', 'yes'],
+        ]),
+      ),
+    );
+    expect(issues).toMatchObject({
+      front_image: 'is required',
+      selfie: 'is not a known file field',
+      minimum_age: 'must be between 1 and 120',
+      perform_document_liveness: 'must be "true" or "false"',
+    });
+    expect(issues['back_image']).toMatch(/must be one of/);
+    expect(issues['invalid_mrz_action']).toBeDefined();
+    const big = await issuesOf(validateRequest(spec, event([['front_image', { filename: 'f.jpg', type: 'image/jpeg', data: tooBig }]])));
+    expect(big['front_image']).toBe('must be at most 5 MB');
+  });
+
+  it('wants multipart/form-data', async () => {
+    await expect(validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({}) }))).rejects.toBeInstanceOf(
+      UnsupportedMediaTypeError,
+    );
+  });
+});
+
+describe('amlScreening validation', () => {
+  const spec = OPERATIONS.amlScreening;
+  it('applies the documented cross-field rules', async () => {
+    const ok = await validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({ full_name: 'Ana García', nationality: 'ES', aml_name_weight: 70, aml_dob_weight: 15 }) }));
+    expect(ok.input['full_name']).toBe('Ana García');
+    const issues = await issuesOf(
+      validateRequest(
+        spec,
+        apiEvent({
+          method: 'POST',
+          path: '/',
+          ...json({
+            full_name: '',
+            nationality: 'ESP',
+            aml_name_weight: 50,
+            aml_score_approve_threshold: 90,
+            aml_score_review_threshold: 85,
+            include_ongoing_monitoring: true,
+            save_api_request: false,
+          }),
+        }),
+      ),
+    );
+    expect(Object.keys(issues).sort()).toEqual(
+      ['aml_name_weight', 'aml_score_approve_threshold', 'full_name', 'include_ongoing_monitoring', 'nationality'].sort(),
+    );
+  });
+});
