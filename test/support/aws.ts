@@ -1,0 +1,31 @@
+/**
+ * The emulator the global setup started, for use inside test files.
+ *
+ * @example
+ * ```ts
+ * const em = testEmulator();
+ * const res = await provisionSealedKey(em, { stage: 'it', apiKey });
+ * ```
+ */
+import { inject } from 'vitest';
+import type { Emulator } from '../../infra/local/emulator.ts';
+
+/** True when the global setup provided an emulator (false under DIDIT_SKIP_EMULATOR=1). */
+export function hasTestEmulator(): boolean {
+  return inject('aws') !== undefined;
+}
+
+/** The shared emulator; `stop()` is a no-op (the global setup owns the process). */
+export function testEmulator(): Emulator {
+  const aws = inject('aws');
+  if (!aws) {
+    throw new Error('no AWS emulator was provided: unset DIDIT_SKIP_EMULATOR or skip this file with hasTestEmulator()');
+  }
+  return {
+    kind: aws.kind,
+    endpoint: aws.endpoint,
+    region: aws.region,
+    credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey },
+    stop: async () => {},
+  };
+}

@@ -1,0 +1,15 @@
+// Values the global setup (test/support/global-setup.ts) provides to test files through `inject`.
+import 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The shared AWS emulator; absent when DIDIT_SKIP_EMULATOR=1. */
+    aws: {
+      kind: 'localstack' | 'moto' | 'external';
+      endpoint: string;
+      region: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+    } | undefined;
+  }
+}
