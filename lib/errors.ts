@@ -25,6 +25,14 @@ export abstract class GatewayError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
+  /**
+   * The code callers see. A 500 is our own misconfiguration or a bug: callers get `INTERNAL` and
+   * the request id, operators get the precise code in the log line with that id.
+   */
+  get publicCode(): string {
+    return this.statusCode === 500 ? 'INTERNAL' : this.code;
+  }
+
   /** Safe for callers: no internal detail. Subclasses that are the caller's fault say more. */
   get publicMessage(): string {
     return this.statusCode >= 500 ? 'The request could not be completed.' : this.message;

@@ -25,7 +25,7 @@ export function errorResponder(options: {
       const known = error instanceof GatewayError ? error : undefined;
       const status = known?.statusCode ?? 500;
       const body: Record<string, unknown> = {
-        code: known?.code ?? 'INTERNAL',
+        code: known?.publicCode ?? 'INTERNAL',
         message: known?.publicMessage ?? 'The request could not be completed.',
         requestId,
       };
@@ -40,7 +40,7 @@ export function errorResponder(options: {
       const log = status >= 500 ? options.logger.error.bind(options.logger) : options.logger.warn.bind(options.logger);
       log('request failed', {
         status,
-        errorCode: body['code'],
+        errorCode: known?.code ?? 'INTERNAL',
         errorName: error?.name,
         errorMessage: known?.message,
         causes: causeNames(error),

@@ -169,7 +169,9 @@ function keyObserver(
 function outcomeOf(error: unknown): AuditOutcome {
   if (error === undefined) return 'success';
   if (error instanceof DiditError) {
-    if (error.statusCode < 500 && error.statusCode !== 429) return 'didit_rejected';
+    // Didit answered 4xx (our key or the input refused): distinct from Didit failing.
+    const status = error.diditStatus;
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) return 'didit_rejected';
     return error instanceof DiditTimeoutError && error.message.includes('aborted') ? 'aborted' : 'didit_error';
   }
   if (error instanceof GatewayError) return 'key_error';
