@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // whatever AWS_ENDPOINT_URL points at) and start their own Didit sandbox.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     pool: 'forks',
     maxWorkers: 2,
     projects: [

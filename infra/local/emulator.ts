@@ -119,7 +119,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Em
 
 export function cacheRoot(): string {
   const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.cache'), 'didit-kms-gateway');
+  return join(xdg?.startsWith('/') ? xdg : join(homedir(), '.cache'), 'didit-kms-gateway');
 }
 
 export function venvDir(kind: 'localstack' | 'moto'): string {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionPool } from '../transport/pool.ts';
 import { WireError } from '../transport/connection.ts';
 import { originOf } from '../transport/origin.ts';
+import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import {
   DiditBadRequestError,
@@ -94,7 +95,7 @@ export class DiditClient {
     let attempts = 0;
     for (;;) {
       attempts++;
-      let response;
+      let response: ParsedResponse;
       try {
         response = await this.#pool.send(() => ({
           ...this.#head(request, target, body, key),

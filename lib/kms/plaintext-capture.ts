@@ -1,5 +1,5 @@
 import type { DeserializeHandler, DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
-import { SecureBuffer, wipe } from '../secure/secure-buffer.ts';
+import { type SecureBuffer, wipe } from '../secure/secure-buffer.ts';
 import { decodeBase64ToSecure } from '../secure/base64.ts';
 import { takeSecureBody } from './secure-request-handler.ts';
 

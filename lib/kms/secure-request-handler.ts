@@ -2,6 +2,7 @@ import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandlerOutpu
 import { ConnectionPool } from '../transport/pool.ts';
 import { WireError } from '../transport/connection.ts';
 import { originOf } from '../transport/origin.ts';
+import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 
 /** KMS responses are small JSON documents; anything larger is not a Decrypt answer. */
@@ -55,7 +56,7 @@ export class SecureKmsRequestHandler {
     const timeout = options.requestTimeout ?? this.#options.requestTimeoutMs ?? 5_000;
     const body = toBytes(request.body);
     const head = Buffer.from(requestHead(request, pool.origin.hostHeader, body.length), 'latin1');
-    let response;
+    let response: ParsedResponse;
     try {
       response = await pool.send(() => ({
         head,

@@ -32,4 +32,12 @@ export const text = (max: number) =>
     .string()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+    .refine((v) => !hasControlCharacter(v), 'must not contain control characters');
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}

@@ -1,5 +1,6 @@
 import {
   GetSecretValueCommand,
+  type GetSecretValueCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SecretMalformedError, SecretNotFoundError, SecretsUnavailableError, KmsAccessDeniedError } from '../errors.ts';
@@ -54,7 +55,7 @@ export class CiphertextSource {
   }
 
   async #fetch(abortSignal: AbortSignal | undefined): Promise<SealedCiphertext> {
-    let out;
+    let out: GetSecretValueCommandOutput;
     try {
       out = await this.#options.client.send(new GetSecretValueCommand({ SecretId: this.#options.secretId }), {
         abortSignal,

@@ -1,5 +1,5 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { decryptToSecureBuffer } from '../kms/decrypt.ts';
+import { decryptToSecureBuffer, type DecryptResult } from '../kms/decrypt.ts';
 import { isHeaderToken, type SecureBuffer } from '../secure/secure-buffer.ts';
 import { DiditUnauthorizedError, KeyShapeError } from '../errors.ts';
 import type { EncryptionContext } from './encryption-context.ts';
@@ -86,7 +86,7 @@ export class SealedKey {
     options: { abortSignal?: AbortSignal; observer?: KeyObserver },
   ): Promise<{ key: SecureBuffer; info: KeyUseInfo }> {
     const started = performance.now();
-    let result;
+    let result: DecryptResult;
     try {
       result = await decryptToSecureBuffer(
         this.#options.kms,

@@ -2,9 +2,8 @@ import { SecureBuffer } from './secure-buffer.ts';
 
 // 255 = not a base64 character. Standard alphabet only: KMS (JSON protocol) uses it.
 const TABLE = new Uint8Array(256).fill(255);
-'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-  .split('')
-  .forEach((c, i) => (TABLE[c.charCodeAt(0)] = i));
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+for (let i = 0; i < ALPHABET.length; i++) TABLE[ALPHABET.charCodeAt(i)] = i;
 
 const EQ = 0x3d;
 const BACKSLASH = 0x5c;
