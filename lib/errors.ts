@@ -53,7 +53,8 @@ export class ValidationError extends GatewayError {
   readonly statusCode = 400;
   readonly issues: readonly FieldIssue[];
   constructor(issues: readonly FieldIssue[]) {
-    super(`invalid request: ${issues.map((i) => i.field).join(', ')}`);
+    // Not the field names: an unknown field's name is caller input and could carry personal data.
+    super(`invalid request: ${issues.length} issue(s)`);
     this.issues = issues;
   }
   override get publicMessage(): string {
