@@ -104,7 +104,7 @@ export class DiditClient {
           maxBodyBytes: this.#options.maxResponseBytes ?? 8 * 1024 * 1024,
           deadline,
           signal: request.signal,
-        }));
+        }), { idempotent: request.idempotent });
       } catch (err) {
         const mapped = mapWireError(err);
         if (attempts === 1 && canRetryAfterWireError(err, request)) continue;

@@ -65,7 +65,7 @@ export class SecureKmsRequestHandler {
         maxBodyBytes: MAX_KMS_RESPONSE_BYTES,
         deadline: Date.now() + timeout,
         signal: options.abortSignal as AbortSignal | undefined,
-      }));
+      }), { idempotent: true }); // Decrypt has no side effect: safe to resend.
     } catch (err) {
       throw sdkTransportError(err);
     }

@@ -5,7 +5,10 @@ import type { ParsedResponse } from './response-reader.ts';
 export interface PoolOptions {
   /** Trust anchors for TLS (PEM). Absent: the runtime's default CA store. Verification is never disabled. */
   readonly ca?: string | Buffer;
-  /** Idle connections older than this are closed rather than reused (servers drop idle sockets too). */
+  /**
+   * Idle connections older than this are closed rather than reused (servers drop idle sockets, and
+   * a frozen Lambda environment cannot notice). Default 4 s, as undici's keep-alive timeout.
+   */
   readonly idleTimeoutMs?: number;
   /** How many idle connections to keep. A Lambda environment runs one invocation at a time: 1 is enough. */
   readonly maxIdle?: number;
@@ -35,17 +38,20 @@ export class ConnectionPool {
   }
 
   /**
-   * Sends one request. On a reused connection that turns out to be dead before any response byte
-   * (a socket the server closed while the Lambda environment was frozen), the request did not reach
-   * the server's application: it is sent once more on a fresh connection, whatever the operation.
+   * Sends one request. A reused connection can turn out to be dead before any response byte (the
+   * server closed it while the Lambda environment was frozen). Then the request is sent once more
+   * on a fresh connection if that cannot do harm: the request is idempotent, or it never left.
+   * A non-idempotent request that was handed to the kernel might have been processed, so it is not
+   * resent; connections idle longer than `idleTimeoutMs` are not reused, which keeps that rare.
    */
-  async send(build: () => WireRequest): Promise<ParsedResponse> {
+  async send(build: () => WireRequest, options: { idempotent: boolean }): Promise<ParsedResponse> {
     const first = build();
     const connection = await this.#acquire(first);
     try {
       return await this.#exchange(connection, first);
     } catch (err) {
       if (!(err instanceof WireError) || !err.staleSocket) throw err;
+      if (!options.idempotent && err.requestSent) throw err;
       const again = build();
       const fresh = await this.#connect(again);
       return await this.#exchange(fresh, again);

@@ -1,0 +1,160 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConnectionPool } from '../../lib/transport/pool.ts';
+import { WireError, type WireRequest } from '../../lib/transport/connection.ts';
+import { originOf } from '../../lib/transport/origin.ts';
+import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
+
+// The keep-alive transport against a plain local HTTP server (TLS is covered by the integration tests).
+let server: Server;
+let url: string;
+const sockets = new Set<Socket>();
+let requests = 0;
+let mode: 'ok' | 'chunked' | 'big' | 'garbage' | 'slow' = 'ok';
+
+beforeAll(async () => {
+  server = createServer({ keepAliveTimeout: 10_000 }, (req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => {
+      if (mode === 'slow') return void setTimeout(() => res.end('late'), 500);
+      if (mode === 'garbage') return void req.socket.end('HTTP/1.1 OK nonsense\r\n\r\n');
+      if (mode === 'big') return void res.end(Buffer.alloc(2048, 0x61));
+      if (mode === 'chunked') {
+        res.write('{"a":');
+        res.end('1}');
+        return;
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ n: requests }));
+    });
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+beforeEach(() => {
+  mode = 'ok';
+  requests = 0;
+});
+
+function pool(): ConnectionPool {
+  return new ConnectionPool(originOf(url, { allowPlainHttp: true }));
+}
+
+function request(extra: Partial<WireRequest> = {}): () => WireRequest {
+  return () => ({
+    head: Buffer.from(`POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n`),
+    body: [Buffer.from('{}')],
+    sink: 'plain',
+    maxBodyBytes: 1024,
+    deadline: Date.now() + 2_000,
+    ...extra,
+  });
+}
+
+describe('ConnectionPool', () => {
+  it('reuses one connection for sequential requests', async () => {
+    const p = pool();
+    for (let i = 1; i <= 3; i++) {
+      const res = await p.send(request(), { idempotent: false });
+      expect(res.status).toBe(200);
+      expect(JSON.parse((res.body as Buffer).toString())).toEqual({ n: i });
+    }
+    expect(p.stats).toEqual({ connectionsOpened: 1, exchanges: 3, reusedExchanges: 2 });
+    p.close();
+  });
+
+  it('a kept-alive socket the server dropped: an idempotent request is resent on a new connection', async () => {
+    const p = pool();
+    await p.send(request(), { idempotent: true });
+    // Drop the server side and send at once, before this process can notice (as after a thaw).
+    for (const s of sockets) s.destroy();
+    const res = await p.send(request(), { idempotent: true });
+    expect(res.status).toBe(200);
+    // Three exchanges: the first, the one on the dead socket, and the resend on a new connection.
+    expect(p.stats).toEqual({ connectionsOpened: 2, exchanges: 3, reusedExchanges: 1 });
+    expect(requests).toBe(2);
+    p.close();
+  });
+
+  it('the same for a non-idempotent request: not resent once it may have left, so never twice', async () => {
+    const p = pool();
+    await p.send(request(), { idempotent: false });
+    for (const s of sockets) s.destroy();
+    const outcome = await p.send(request(), { idempotent: false }).then(
+      () => 'sent',
+      (err: WireError) => err,
+    );
+    if (outcome === 'sent') {
+      // The kernel refused the write before anything left: resending was safe.
+      expect(p.stats.connectionsOpened).toBe(2);
+    } else {
+      expect(outcome).toBeInstanceOf(WireError);
+      expect((outcome as WireError).reused).toBe(true);
+      expect(p.stats.connectionsOpened).toBe(1);
+    }
+    expect(requests).toBe(1);
+    p.close();
+  });
+
+  it('reads chunked bodies, and rejects oversized or malformed responses', async () => {
+    const p = pool();
+    mode = 'chunked';
+    expect((await p.send(request(), { idempotent: true })).body.toString()).toBe('{"a":1}');
+    mode = 'big';
+    await expect(p.send(request(), { idempotent: true })).rejects.toMatchObject({ tooLarge: true });
+    mode = 'garbage';
+    await expect(p.send(request(), { idempotent: true })).rejects.toBeInstanceOf(WireError);
+    p.close();
+  });
+
+  it('gives up at the deadline and does not reuse that connection', async () => {
+    const p = pool();
+    mode = 'slow';
+    await expect(p.send(request({ deadline: Date.now() + 100 }), { idempotent: true })).rejects.toMatchObject({ timedOut: true });
+    mode = 'ok';
+    expect((await p.send(request(), { idempotent: true })).status).toBe(200);
+    expect(p.stats.connectionsOpened).toBe(2);
+    p.close();
+  });
+
+  it('aborts on the signal', async () => {
+    const p = pool();
+    mode = 'slow';
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(p.send(request({ signal: controller.signal }), { idempotent: true })).rejects.toMatchObject({ aborted: true });
+    p.close();
+  });
+
+  it('frees a secret head even when the connection cannot be opened', async () => {
+    const dead = new ConnectionPool(originOf('http://127.0.0.1:1', { allowPlainHttp: true }));
+    const owner = SecureBuffer.alloc(16);
+    await expect(dead.send(request({ head: owner.bytes(), headOwner: owner }), { idempotent: false })).rejects.toMatchObject({
+      phase: 'connect',
+    });
+    expect(owner.disposed).toBe(true);
+  });
+
+  it('zeroes and frees a secret head once it is written', async () => {
+    const p = pool();
+    const text = Buffer.from('POST /x HTTP/1.1\r\nhost: t\r\nx-api-key: sk_secret_value_1234\r\ncontent-length: 2\r\n\r\n');
+    const owner = SecureBuffer.alloc(text.length);
+    text.copy(owner.bytes());
+    const res = await p.send(request({ head: owner.bytes(), headOwner: owner }), { idempotent: false });
+    expect(res.status).toBe(200);
+    expect(owner.disposed).toBe(true);
+    p.close();
+  });
+});
