@@ -94,6 +94,12 @@ describe('the four routes', () => {
       outcome: 'success',
     });
     expect(audit!['ciphertextFingerprint']).toMatch(/^sha256:[0-9a-f]{16}$/);
+    // EMF metrics for CloudWatch: KMS and Didit latency, the Didit status class, by operation.
+    const emf = logs.map((l) => l.trim()).filter((l) => l.startsWith('{') && l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ operation: 'createSession', DiditStatus2xx: 1 });
+    expect(emf[0]!['KmsDecryptLatency']).toBeTypeOf('number');
+    expect(emf[0]!['DiditLatency']).toBeTypeOf('number');
     expect(String(audit!['kmsKeyId'])).toContain(sealed.kmsKeyId);
   });
 
