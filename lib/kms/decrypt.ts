@@ -79,6 +79,7 @@ const BY_NAME: Record<string, new (message: string, options: { cause: unknown })
 export function mapKmsError(err: unknown): Error {
   if (err instanceof KmsResponseError) return err;
   const name = err instanceof Error ? err.name : '';
+  if (name === 'PlaintextCaptureError') return new KmsResponseError('KMS response not captured securely', { cause: err });
   const Mapped = BY_NAME[name];
   if (Mapped !== undefined) return new Mapped(`KMS Decrypt failed: ${name}`, { cause: err });
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
