@@ -390,6 +390,7 @@ async function main(): Promise<number> {
         KMS_KEY_ID: sealed.kmsKeyArn,
         DIDIT_BASE_URL: sandbox.url,
         DIDIT_CA_FILE: sandbox.caFile,
+        OPERATION: 'createSession',
       },
     };
 

@@ -151,3 +151,11 @@ export const OPERATIONS = { createSession, retrieveDecision, idVerification, aml
 >;
 
 export type OperationName = keyof typeof OPERATIONS;
+
+/** The table entry a function serves (its OPERATION variable). Unknown names fail at init, loudly. */
+export function operationNamed(name: string | undefined): OperationSpec {
+  if (name === undefined || !Object.hasOwn(OPERATIONS, name)) {
+    throw new Error(`OPERATION must name an entry of the operation table (got ${name === undefined ? 'nothing' : JSON.stringify(name)})`);
+  }
+  return OPERATIONS[name as OperationName];
+}

@@ -1,0 +1,9 @@
+/**
+ * The Lambda entry point of every operation. Each function of serverless.yml (generated from the
+ * table) sets OPERATION to its table key; the handler is the generic one bound to that entry, so an
+ * operation is added by adding a table entry, nothing here.
+ */
+import { createOperationHandler } from '../lib/http/operation-handler.ts';
+import { operationNamed } from '../lib/operations/table.ts';
+
+export const handler = createOperationHandler(operationNamed(process.env['OPERATION']));
