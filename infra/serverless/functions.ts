@@ -12,7 +12,8 @@ const MARGIN_SECONDS = 3;
  */
 export function serverlessFunctions(operations: Readonly<Record<string, OperationSpec>> = OPERATIONS): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(operations)) {
+  // Sorted: the file must not depend on how a module loader orders namespace keys.
+  for (const [name, spec] of Object.entries(operations).sort(([a], [b]) => a.localeCompare(b))) {
     const pathParams = [...spec.route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
     out[name] = {
       handler: 'functions/operation.handler',

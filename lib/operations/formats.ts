@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sniffFileType } from './file-types.ts';
 
 // Reusable field formats, each as Didit documents it (didit-api.md section in the comment).
 
@@ -41,3 +42,21 @@ function hasControlCharacter(value: string): boolean {
   }
   return false;
 }
+
+export const MB = 1024 * 1024;
+
+/** Formats Didit accepts for document images (§5.1); PDF where the endpoint allows it. */
+export const IMAGE_TYPES = ['jpeg', 'png', 'webp', 'tiff'] as const;
+export const DOCUMENT_TYPES = ['jpeg', 'png', 'webp', 'tiff', 'pdf'] as const;
+
+/** Base64 text of at most `maxBytes` decoded bytes that is an image (§3.1 portrait_image). */
+export const base64Image = (maxBytes: number) =>
+  z
+    .string()
+    .max(Math.ceil(maxBytes / 3) * 4 + 4, `must be at most ${maxBytes / MB} MB once decoded`)
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')
+    .refine((v) => {
+      const kind = sniffFileType(Buffer.from(v.slice(0, 24), 'base64'));
+      return kind === 'jpeg' || kind === 'png' || kind === 'webp' || kind === 'tiff';
+    }, 'must be a JPEG, PNG, WebP or TIFF image');
+

@@ -25,6 +25,8 @@ export interface HandlerState {
   readonly received: RecordedRequest[];
   readonly faults: FaultQueue;
   readonly sessions: SessionStore;
+  /** Per-area state of the route modules (workflows, blocklist, …), cleared by reset(). */
+  readonly areas: Map<string, unknown>;
   readonly rateLimiter: RateLimiter;
   /** Present only when the control routes are enabled. */
   readonly control: ControlTarget | undefined;
@@ -134,7 +136,7 @@ async function handle(state: HandlerState, req: IncomingMessage, res: ServerResp
     answer(detailReply(429, `Request was throttled. Expected available in ${wait} seconds.`, { 'Retry-After': String(wait) }), rate.headers);
     return;
   }
-  answer(dispatch(method, path, body, state.sessions), rate.headers);
+  answer(dispatch(method, path, body, { sessions: state.sessions, query: record.query, areas: state.areas }), rate.headers);
 }
 
 function faultReply(fault: Extract<Fault, { kind: 'status' }>): Reply {

@@ -54,6 +54,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const received: RecordedRequest[] = [];
   const faults = createFaultQueue();
   const sessions = createSessionStore();
+  const areas = new Map<string, unknown>();
   const rateLimiter = createRateLimiter({
     decision: opts.rateLimits?.decision ?? DEFAULT_RATE_LIMITS.decision,
     create: opts.rateLimits?.create ?? DEFAULT_RATE_LIMITS.create,
@@ -129,6 +130,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       received.length = 0;
       faults.clear();
       sessions.clear();
+      areas.clear();
       rateLimiter.reset();
     },
     acceptKey(key) {
@@ -160,6 +162,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       received,
       faults,
       sessions,
+      areas,
       rateLimiter,
       control: opts.control === true ? sandbox : undefined,
       sleep: (ms) =>

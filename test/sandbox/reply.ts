@@ -10,6 +10,8 @@ export interface Reply {
   json?: unknown;
   /** Body sent as-is (fault bodies, broken JSON). */
   raw?: string;
+  /** Binary body sent as-is (PDF reports); set its Content-Type in `headers`. */
+  bytes?: Buffer;
   headers?: Record<string, string>;
 }
 
@@ -29,8 +31,8 @@ export const NOT_FOUND: Reply = { status: 404, json: { detail: 'Not found.' } };
  */
 export function writeReply(res: ServerResponse, reply: Reply, options: { chunked: boolean; extraHeaders?: Record<string, string> }): void {
   if (res.destroyed || res.writableEnded) return;
-  const bodyText = reply.raw ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
-  const body = Buffer.from(bodyText, 'utf8');
+  const bodyText = reply.bytes !== undefined ? '' : (reply.raw ?? (reply.json === undefined ? '' : JSON.stringify(reply.json)));
+  const body = reply.bytes ?? Buffer.from(bodyText, 'utf8');
   const headers: Record<string, string> = { ...options.extraHeaders, ...reply.headers };
   if (bodyText !== '' && !hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
   if (options.chunked) {

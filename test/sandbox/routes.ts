@@ -2,33 +2,16 @@
  * The Didit v3 routes the sandbox serves, with their methods and rate-limit scopes
  * (didit-api.md §2, §7.3). Canonical paths end in `/`, as on Didit.
  */
-import { amlScreening } from './aml.ts';
-import { idVerification } from './id-verification.ts';
+import { MANAGEMENT_ROUTES } from './management-routes.ts';
 import type { RateScope } from './rate-limit.ts';
 import type { Reply } from './reply.ts';
 import { NOT_FOUND, detailReply } from './reply.ts';
 import type { ParsedBody } from './request-body.ts';
-import { createSession, sessionDecision } from './session-routes.ts';
-import type { SessionStore } from './sessions.ts';
+import type { Route, RouteContext } from './route.ts';
+import { SESSION_ROUTES } from './session-routes.ts';
+import { STANDALONE_ROUTES } from './standalone-routes.ts';
 
-interface Route {
-  pattern: RegExp;
-  method: string;
-  scope: RateScope;
-  handle(params: string[], body: ParsedBody, sessions: SessionStore): Reply;
-}
-
-const ROUTES: readonly Route[] = [
-  { pattern: /^\/v3\/session\/$/, method: 'POST', scope: 'create', handle: (_, body, sessions) => createSession(body, sessions) },
-  {
-    pattern: /^\/v3\/session\/([^/]+)\/decision\/$/,
-    method: 'GET',
-    scope: 'decision',
-    handle: ([sessionId = ''], _, sessions) => sessionDecision(sessionId, sessions),
-  },
-  { pattern: /^\/v3\/id-verification\/$/, method: 'POST', scope: 'other', handle: (_, body, sessions) => idVerification(body, sessions) },
-  { pattern: /^\/v3\/aml\/$/, method: 'POST', scope: 'other', handle: (_, body, sessions) => amlScreening(body, sessions) },
-];
+const ROUTES: readonly Route[] = [...SESSION_ROUTES, ...STANDALONE_ROUTES, ...MANAGEMENT_ROUTES];
 
 function routesFor(path: string): Array<{ route: Route; params: string[] }> {
   const found: Array<{ route: Route; params: string[] }> = [];
@@ -54,7 +37,7 @@ export function scopeOf(method: string, path: string): RateScope {
   return found?.route.scope ?? 'other';
 }
 
-export function dispatch(method: string, path: string, body: ParsedBody, sessions: SessionStore): Reply {
+export function dispatch(method: string, path: string, body: ParsedBody, ctx: RouteContext): Reply {
   const found = routesFor(path);
   if (found.length === 0) return NOT_FOUND;
   const match = found.find(({ route }) => route.method === method);
@@ -62,5 +45,5 @@ export function dispatch(method: string, path: string, body: ParsedBody, session
     const allow = found.map(({ route }) => route.method).join(', ');
     return detailReply(405, `Method "${method}" not allowed.`, { Allow: allow });
   }
-  return match.route.handle(match.params, body, sessions);
+  return match.route.handle(match.params, body, ctx);
 }

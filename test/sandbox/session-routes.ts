@@ -2,6 +2,7 @@
  * `POST /v3/session/` and `GET /v3/session/{sessionId}/decision/` (didit-api.md §3.1, §3.2).
  */
 import type { Reply } from './reply.ts';
+import type { Route } from './route.ts';
 import { NOT_FOUND, jsonReply } from './reply.ts';
 import type { ParsedBody } from './request-body.ts';
 import { jsonObjectInput } from './json-input.ts';
@@ -99,3 +100,13 @@ function portraitProblem(value: unknown): string | null {
   if (decodedBytes > MAX_PORTRAIT_BYTES) return 'Image size exceeds the maximum allowed size of 1 MB.';
   return null;
 }
+
+export const SESSION_ROUTES: readonly Route[] = [
+  { pattern: /^\/v3\/session\/$/, method: 'POST', scope: 'create', handle: (_, body, ctx) => createSession(body, ctx.sessions) },
+  {
+    pattern: /^\/v3\/session\/([^/]+)\/decision\/$/,
+    method: 'GET',
+    scope: 'decision',
+    handle: ([sessionId = ''], _, ctx) => sessionDecision(sessionId, ctx.sessions),
+  },
+];
