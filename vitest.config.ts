@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // The handlers log JSON lines (audit, EMF); show them only for failing tests.
+    silent: 'passed-only',
     pool: 'forks',
     maxWorkers: 2,
     projects: [
