@@ -209,6 +209,19 @@ export class DiditTimeoutError extends DiditError {
   override readonly retryable = true;
 }
 
+/**
+ * The operation may take longer than API Gateway lets a request live (29 s): the call was cut short
+ * so the caller gets an explanation rather than API Gateway's bare 504.
+ */
+export class OperationTooSlowForGatewayError extends DiditError {
+  readonly code = 'EXCEEDS_GATEWAY_TIMEOUT';
+  readonly statusCode = 504;
+  override readonly retryable = true;
+  override get publicMessage(): string {
+    return 'Didit did not answer within the 29 s API Gateway allows; this operation can take longer (see Retry-After). Retry later, or use the asynchronous job route when it is available.';
+  }
+}
+
 /** Connection-level failure: refused, reset, TLS failure. */
 export class DiditNetworkError extends DiditError {
   readonly code = 'DIDIT_NETWORK';

@@ -34,6 +34,8 @@ export interface DiditRequest {
   readonly timeoutMs: number;
   /** Safe to send twice (reads, and writes Didit deduplicates); drives retries on 5xx, resets and 429. */
   readonly idempotent: boolean;
+  /** Accept header; default application/json. Binary operations ask for their type (errors stay JSON). */
+  readonly accept?: string;
   /** Absolute deadline from the Lambda's remaining time; the earlier of this and `timeoutMs` wins. */
   readonly deadline?: number;
   readonly signal?: AbortSignal;
@@ -151,7 +153,7 @@ export class DiditClient {
   ): { head: Buffer; headOwner: SecureBuffer } {
     const headers: Array<[string, string]> = [
       ['user-agent', this.#options.userAgent ?? 'didit-kms-gateway/0.1'],
-      ['accept', 'application/json'],
+      ['accept', request.accept ?? 'application/json'],
       ['connection', 'keep-alive'],
     ];
     if (body.contentType !== undefined) headers.push(['content-type', body.contentType]);

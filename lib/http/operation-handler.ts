@@ -3,22 +3,33 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
-import { DiditError, DiditTimeoutError, GatewayError, ValidationError } from '../errors.ts';
+import { DiditError, DiditTimeoutError, GatewayError, OperationTooSlowForGatewayError, ValidationError } from '../errors.ts';
 import type { OperationSpec } from '../operations/types.ts';
 import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { sharedDependencies, type GatewayDependencies } from '../runtime/dependencies.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
 import { errorResponder } from './error-responder.ts';
+import { runPostprocess } from './postprocess.ts';
+import { redact } from './redact.ts';
 import { jsonResponse, rateLimitHeaders } from './responses.ts';
 import { validateRequest, type ValidRequest } from './validate-request.ts';
 
 /** Time kept back from the Lambda deadline to answer (and zero the key) before the runtime kills us. */
 const DEADLINE_MARGIN_MS = 1_000;
 
+/**
+ * API Gateway REST integrations end at 29 s. A Didit call that may take longer (AML with adverse
+ * media, proof of address) is cut a little before, so the caller gets our 504 with guidance instead
+ * of API Gateway's bare one while the function runs on unseen.
+ */
+const API_GATEWAY_BUDGET_MS = 27_500;
+
 export interface OperationHandlerOptions {
   /** Injected in tests; the default builds them from the environment once per execution environment. */
   readonly dependencies?: () => GatewayDependencies;
+  /** How long a Didit call may take when API Gateway is waiting (tests shorten it). */
+  readonly apiGatewayBudgetMs?: number;
 }
 
 /**
@@ -28,6 +39,7 @@ export interface OperationHandlerOptions {
  */
 export function createOperationHandler(spec: OperationSpec, options: OperationHandlerOptions = {}) {
   const dependencies = options.dependencies ?? sharedDependencies;
+  const gatewayBudget = options.apiGatewayBudgetMs ?? API_GATEWAY_BUDGET_MS;
 
   const core = async (
     event: APIGatewayProxyEvent,
@@ -37,7 +49,8 @@ export function createOperationHandler(spec: OperationSpec, options: OperationHa
     metrics.addDimension('operation', spec.name);
     const valid = await validateRequest(spec, event);
     const deps = dependencies();
-    const request = diditRequest(spec, valid, deadlineOf(context), signal);
+    const capped = viaApiGateway(event) && spec.timeoutMs > gatewayBudget;
+    const request = diditRequest(spec, valid, deadlineOf(context), signal, capped ? gatewayBudget : spec.timeoutMs);
     const call: CallRecord = {};
     const response = await deps.sealedKey.withKey(
       async (key) => {
@@ -49,6 +62,12 @@ export function createOperationHandler(spec: OperationSpec, options: OperationHa
           return result;
         } catch (err) {
           if (err instanceof DiditError) call.status = err.diditStatus;
+          if (capped && err instanceof DiditTimeoutError && !signal.aborted) {
+            throw new OperationTooSlowForGatewayError('Didit slower than the API Gateway budget', {
+              cause: err,
+              retryAfterSeconds: Math.ceil(spec.timeoutMs / 1000),
+            });
+          }
           throw err;
         } finally {
           call.latencyMs = performance.now() - started;
@@ -59,7 +78,10 @@ export function createOperationHandler(spec: OperationSpec, options: OperationHa
       },
       { abortSignal: signal, observer: keyObserver(spec, event, context, deps, call) },
     );
-    return successResponse(response, context.awsRequestId);
+    if (response.json === undefined) return successResponse(response, undefined, context.awsRequestId);
+    // The step sees Didit's answer first (it may need a field that is then redacted).
+    const processed = await runPostprocess(spec.postprocess, response.json, { deps, query: valid.query, signal });
+    return successResponse(response, redact(processed, spec.redact), context.awsRequestId);
   };
 
   return middy(core, {
@@ -79,7 +101,13 @@ interface CallRecord {
   latencyMs?: number;
 }
 
-function diditRequest(spec: OperationSpec, valid: ValidRequest, deadline: number, signal: AbortSignal): DiditRequest {
+function diditRequest(
+  spec: OperationSpec,
+  valid: ValidRequest,
+  deadline: number,
+  signal: AbortSignal,
+  timeoutMs: number,
+): DiditRequest {
   const path = spec.didit.path.replace(/\{(\w+)\}/g, (_, name: string) => {
     const value = valid.params[name];
     // The table guarantees a schema for every parameter; this guards the guarantee.
@@ -97,9 +125,10 @@ function diditRequest(spec: OperationSpec, valid: ValidRequest, deadline: number
   return {
     method: spec.didit.method,
     path,
-    query: valid.query,
+    query: diditQuery(spec, valid.query),
     body,
-    timeoutMs: spec.timeoutMs,
+    timeoutMs,
+    accept: spec.response === 'binary' ? 'application/pdf, application/octet-stream;q=0.9, application/json;q=0.5' : undefined,
     idempotent: typeof spec.idempotent === 'function' ? spec.idempotent(valid.input) : spec.idempotent,
     deadline,
     signal,
@@ -111,7 +140,20 @@ function deadlineOf(context: Context): number {
   return Date.now() + Math.max(0, remaining - DEADLINE_MARGIN_MS);
 }
 
-function successResponse(response: DiditResponse, requestId: string): APIGatewayProxyResult {
+/** Query parameters that are ours (e.g. `seal`) are not Didit's: they stay here. */
+const GATEWAY_QUERY_PARAMETERS = new Set(['seal']);
+
+function diditQuery(spec: OperationSpec, query: Readonly<Record<string, string>>): Record<string, string> {
+  if (spec.postprocess === undefined) return { ...query };
+  return Object.fromEntries(Object.entries(query).filter(([name]) => !GATEWAY_QUERY_PARAMETERS.has(name)));
+}
+
+/** True for API Gateway proxy events (the only synchronous caller with a hard time limit). */
+function viaApiGateway(event: APIGatewayProxyEvent): boolean {
+  return typeof event.requestContext?.apiId === 'string' && typeof event.httpMethod === 'string';
+}
+
+function successResponse(response: DiditResponse, json: unknown, requestId: string): APIGatewayProxyResult {
   const headers = { 'x-request-id': requestId, ...rateLimitHeaders(response.rateLimit) };
   if (response.json === undefined && response.body.length > 0) {
     // Binary answers (PDF reports) pass through base64-encoded, as API Gateway expects.
@@ -122,7 +164,7 @@ function successResponse(response: DiditResponse, requestId: string): APIGateway
       isBase64Encoded: true,
     };
   }
-  return jsonResponse(response.status, response.json, headers);
+  return jsonResponse(response.status, json, headers);
 }
 
 function keyObserver(

@@ -3,7 +3,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../errors.ts';
 import { MIME, sniffFileType } from '../operations/file-types.ts';
-import type { OperationSpec } from '../operations/types.ts';
+import type { FileRule, OperationSpec } from '../operations/types.ts';
 
 /** API Gateway's REST payload limit; Lambda's synchronous limit (6 MB) is lower still. */
 export const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -48,8 +48,19 @@ export async function validateRequest(spec: OperationSpec, event: APIGatewayProx
     const parsed = parseJson(body);
     if (parsed === undefined) issues.push({ field: 'body', message: 'must be a JSON object' });
     else input = check(spec.input, parsed, '', issues);
+  } else if (/^application\/json\b/i.test(contentType)) {
+    // The same fields as JSON, files as base64 strings: for callers that cannot build multipart.
+    const parsed = parseJson(body);
+    if (parsed === undefined) issues.push({ field: 'body', message: 'must be a JSON object' });
+    else {
+      const parts = jsonParts(spec, parsed, issues);
+      input = check(spec.input, parts.fields, '', issues);
+      files = parts.files;
+    }
   } else {
-    if (!/^multipart\/form-data\b/i.test(contentType)) throw new UnsupportedMediaTypeError('expected content-type multipart/form-data');
+    if (!/^multipart\/form-data\b/i.test(contentType)) {
+      throw new UnsupportedMediaTypeError('expected content-type multipart/form-data or application/json');
+    }
     const parts = await parseMultipart(spec, contentType, body, issues);
     input = check(spec.input, parts.fields, '', issues);
     files = parts.files;
@@ -137,7 +148,7 @@ async function parseMultipart(
       else if (info.valueTruncated) issues.push({ field: name, message: 'is too long' });
       else fields[name] = value;
     });
-    parser.on('file', (name, stream, info) => {
+    parser.on('file', (name, stream) => {
       const rule = rules[name];
       const chunks: Buffer[] = [];
       let size = 0;
@@ -148,16 +159,7 @@ async function parseMultipart(
       stream.on('end', () => {
         if (rule === undefined) return void issues.push({ field: name, message: 'is not a known file field' });
         if (name in files) return void issues.push({ field: name, message: 'is given more than once' });
-        if (size > rule.maxBytes) {
-          return void issues.push({ field: name, message: `must be at most ${rule.maxBytes / (1024 * 1024)} MB` });
-        }
-        if (size === 0) return void issues.push({ field: name, message: 'is empty' });
-        const data = Buffer.concat(chunks, size);
-        const kind = sniffFileType(data);
-        if (kind === undefined || !rule.types.includes(kind)) {
-          return void issues.push({ field: name, message: `must be one of: ${rule.types.join(', ')}` });
-        }
-        files[name] = { filename: safeFilename(info.filename, kind), contentType: MIME[kind], data };
+        acceptFile(name, rule, size, () => Buffer.concat(chunks, size), files, issues);
       });
     });
     parser.on('error', () => {
@@ -167,15 +169,68 @@ async function parseMultipart(
     parser.on('close', () => resolve());
     parser.end(body);
   });
-  for (const [name, rule] of Object.entries(rules)) {
-    if (rule.required && !(name in files) && !issues.some((i) => i.field === name)) {
-      issues.push({ field: name, message: 'is required' });
-    }
-  }
+  requireFiles(rules, files, issues);
   return { fields, files };
 }
 
+/** Checks one file's size and type (by magic bytes) and adds it to `files`, or records why not. */
+function acceptFile(
+  name: string,
+  rule: FileRule,
+  size: number,
+  bytes: () => Buffer,
+  files: Record<string, ValidFile>,
+  issues: FieldIssue[],
+): void {
+  if (size > rule.maxBytes) return void issues.push({ field: name, message: `must be at most ${rule.maxBytes / (1024 * 1024)} MB` });
+  if (size === 0) return void issues.push({ field: name, message: 'is empty' });
+  const data = bytes();
+  const kind = sniffFileType(data);
+  if (kind === undefined || !rule.types.includes(kind)) {
+    return void issues.push({ field: name, message: `must be one of: ${rule.types.join(', ')}` });
+  }
+  files[name] = { filename: safeFilename(kind), contentType: MIME[kind], data };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Splits a JSON body of a multipart operation into text fields (scalars in their form encoding:
+ * `true`, `18`) and files (base64 strings, decoded once).
+ */
+function jsonParts(
+  spec: OperationSpec,
+  body: Record<string, unknown>,
+  issues: FieldIssue[],
+): { fields: Record<string, string>; files: Record<string, ValidFile> } {
+  const rules = spec.files ?? {};
+  const fields: Record<string, string> = {};
+  const files: Record<string, ValidFile> = {};
+  for (const [name, value] of Object.entries(body)) {
+    const rule = rules[name];
+    if (rule !== undefined) {
+      if (typeof value !== 'string' || value.length % 4 === 1 || !BASE64.test(value)) {
+        issues.push({ field: name, message: 'must be a base64 string' });
+        continue;
+      }
+      // Size from the text length, before decoding anything too large.
+      const size = Math.floor((value.length * 3) / 4) - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
+      acceptFile(name, rule, size, () => Buffer.from(value, 'base64'), files, issues);
+    } else if (typeof value === 'string') fields[name] = value;
+    else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) fields[name] = String(value);
+    else if (value !== null) issues.push({ field: name, message: 'must be a string, number or boolean' });
+  }
+  requireFiles(rules, files, issues);
+  return { fields, files };
+}
+
+function requireFiles(rules: Readonly<Record<string, FileRule>>, files: Record<string, ValidFile>, issues: FieldIssue[]): void {
+  for (const [name, rule] of Object.entries(rules)) {
+    if (rule.required && !(name in files) && !issues.some((i) => i.field === name)) issues.push({ field: name, message: 'is required' });
+  }
+}
+
 /** Didit needs a filename; the caller's may carry a path or personal data, so we make our own. */
-function safeFilename(_given: string | undefined, kind: string): string {
+function safeFilename(kind: string): string {
   return `upload.${kind === 'jpeg' ? 'jpg' : kind}`;
 }

@@ -40,7 +40,19 @@ export interface OperationSpec {
   readonly idempotent: boolean | ((input: Readonly<Record<string, unknown>>) => boolean);
   /** What a successful call costs, for operators reading the table. */
   readonly billing: string;
+  /** What Didit answers: JSON (default), or a binary document passed through as is (PDF reports). */
+  readonly response?: 'json' | 'binary';
+  /**
+   * Names of response fields, at any depth, that callers must not see (e.g. a webhook
+   * `secret_shared_key`): their values are replaced by "[redacted]" before the answer leaves.
+   */
+  readonly redact?: readonly string[];
+  /** A named step run on the JSON answer after redaction (lib/http/postprocess.ts). */
+  readonly postprocess?: PostprocessName;
 }
+
+/** Post-processing steps the table can name; each is implemented in lib/http/postprocess.ts. */
+export type PostprocessName = 'sealWebhookSecret';
 
 export function defineOperation<const T extends OperationSpec>(spec: T): T {
   return Object.freeze(spec);

@@ -207,6 +207,19 @@ describe('Didit faults map to defined answers, retried only where safe', () => {
     expect(audits().at(-1)).toMatchObject({ operation: 'amlScreening', outcome: expect.stringMatching(/aborted|didit_error/) });
   });
 
+  it('an operation slower than API Gateway allows: our 504 with guidance before API Gateway cuts', async () => {
+    sandbox.inject({ fault: { kind: 'delay', ms: 1_500 }, pathPrefix: '/v3/aml/' });
+    const handler = createOperationHandler(OPERATIONS.amlScreening, { dependencies: () => deps, apiGatewayBudgetMs: 300 });
+    const res = (await handler(amlEvent({ full_name: 'Ana' }), lambdaContext())) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(504);
+    expect(body(res).error.code).toBe('EXCEEDS_GATEWAY_TIMEOUT');
+    expect(body(res).error.message).toMatch(/29 s/);
+    expect(res.headers?.['retry-after']).toBe('60');
+    // A fast operation is not affected by the budget.
+    const quick = createOperationHandler(OPERATIONS.createSession, { dependencies: () => deps, apiGatewayBudgetMs: 300 });
+    expect(((await quick(createEvent({ workflow_id: WORKFLOW }), lambdaContext())) as APIGatewayProxyResult).statusCode).toBe(201);
+  });
+
   it('connection reset after a paid request was sent: 502, not resent', async () => {
     sandbox.inject({ fault: { kind: 'reset' }, pathPrefix: '/v3/aml/' });
     const res = await call('amlScreening', amlEvent({ full_name: 'Ana' }));

@@ -171,10 +171,35 @@ describe('idVerification validation', () => {
     expect(big['front_image']).toBe('must be at most 5 MB');
   });
 
-  it('wants multipart/form-data', async () => {
-    await expect(validateRequest(spec, apiEvent({ method: 'POST', path: '/', ...json({}) }))).rejects.toBeInstanceOf(
-      UnsupportedMediaTypeError,
+  it('also takes JSON with the files as base64 and scalars for the text fields', async () => {
+    const valid = await validateRequest(
+      spec,
+      apiEvent({ method: 'POST', path: '/', ...json({ front_image: JPEG.toString('base64'), minimum_age: 18, save_api_request: false }) }),
     );
+    expect(valid.files['front_image']).toMatchObject({ filename: 'upload.jpg', contentType: 'image/jpeg' });
+    expect(Buffer.compare(valid.files['front_image']!.data, JPEG)).toBe(0);
+    expect(valid.input).toEqual({ minimum_age: '18', save_api_request: 'false' });
+    const issues = await issuesOf(
+      validateRequest(
+        spec,
+        apiEvent({
+          method: 'POST',
+          path: '/',
+          ...json({ back_image: 'not base64!', minimum_age: { n: 1 }, front_image: Buffer.concat([JPEG, Buffer.alloc(5 * 1024 * 1024)]).toString('base64') }),
+        }),
+      ),
+    );
+    expect(issues).toEqual({
+      back_image: 'must be a base64 string',
+      minimum_age: 'must be a string, number or boolean',
+      front_image: 'must be at most 5 MB',
+    });
+  });
+
+  it('answers 415 to other content types', async () => {
+    await expect(
+      validateRequest(spec, apiEvent({ method: 'POST', path: '/', headers: { 'content-type': 'text/plain' }, body: 'x' })),
+    ).rejects.toBeInstanceOf(UnsupportedMediaTypeError);
   });
 });
 
@@ -204,5 +229,19 @@ describe('amlScreening validation', () => {
     expect(Object.keys(issues).sort()).toEqual(
       ['aml_name_weight', 'aml_score_approve_threshold', 'full_name', 'include_ongoing_monitoring', 'nationality'].sort(),
     );
+  });
+});
+
+describe('redact', () => {
+  it('replaces the named fields at any depth and leaves the rest', async () => {
+    const { redact } = await import('../../lib/http/redact.ts');
+    const answer = { uuid: 'u', secret_shared_key: 's3cr3t', results: [{ secret_shared_key: 'x', label: 'a' }], nested: { deeper: { secret_shared_key: 'y' } } };
+    expect(redact(answer, ['secret_shared_key'])).toEqual({
+      uuid: 'u',
+      secret_shared_key: '[redacted]',
+      results: [{ secret_shared_key: '[redacted]', label: 'a' }],
+      nested: { deeper: { secret_shared_key: '[redacted]' } },
+    });
+    expect(redact(answer, undefined)).toBe(answer);
   });
 });
