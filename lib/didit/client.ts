@@ -44,6 +44,8 @@ export interface DiditRequest {
 export interface DiditResponse {
   readonly status: number;
   readonly contentType: string | undefined;
+  /** Didit's Content-Disposition (the file name of a PDF report), passed on with binary answers. */
+  readonly contentDisposition: string | undefined;
   /** Parsed JSON for JSON responses; undefined for empty or binary bodies. */
   readonly json: unknown;
   readonly body: Buffer;
@@ -119,6 +121,7 @@ export class DiditClient {
         return {
           status,
           contentType: headers['content-type'],
+          contentDisposition: headers['content-disposition'],
           json: parseJsonIfAny(response.body as Buffer, headers['content-type'], status),
           body: response.body as Buffer,
           rateLimit,

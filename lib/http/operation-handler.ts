@@ -159,7 +159,12 @@ function successResponse(response: DiditResponse, json: unknown, requestId: stri
     // Binary answers (PDF reports) pass through base64-encoded, as API Gateway expects.
     return {
       statusCode: response.status,
-      headers: { 'cache-control': 'no-store', 'content-type': response.contentType ?? 'application/octet-stream', ...headers },
+      headers: {
+        'cache-control': 'no-store',
+        'content-type': response.contentType ?? 'application/octet-stream',
+        ...(response.contentDisposition === undefined ? {} : { 'content-disposition': response.contentDisposition }),
+        ...headers,
+      },
       body: response.body.toString('base64'),
       isBase64Encoded: true,
     };

@@ -81,7 +81,8 @@ function check(
     }
     return {};
   }
-  const result = schema.safeParse(value);
+  // reportInput: lets a missing field (input undefined) be told apart from a wrong type.
+  const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const at = join(prefix, issue.path.map(String).join('.'));

@@ -58,6 +58,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const rateLimiter = createRateLimiter({
     decision: opts.rateLimits?.decision ?? DEFAULT_RATE_LIMITS.decision,
     create: opts.rateLimits?.create ?? DEFAULT_RATE_LIMITS.create,
+    pdf: opts.rateLimits?.pdf ?? DEFAULT_RATE_LIMITS.pdf,
     other: opts.rateLimits?.other ?? DEFAULT_RATE_LIMITS.other,
   });
 

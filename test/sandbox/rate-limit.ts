@@ -9,7 +9,8 @@ import type { RateLimits } from './types.ts';
 
 export type RateScope = keyof RateLimits;
 
-export const DEFAULT_RATE_LIMITS: RateLimits = { decision: 100, create: 600, other: 300 };
+// didit-api.md §7.3: decision retrieval and PDF generation have their own 100 rpm budgets.
+export const DEFAULT_RATE_LIMITS: RateLimits = { decision: 100, create: 600, pdf: 100, other: 300 };
 
 const WINDOW_SECONDS = 60;
 

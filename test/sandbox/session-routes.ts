@@ -1,11 +1,22 @@
 /**
- * `POST /v3/session/` and `GET /v3/session/{sessionId}/decision/` (didit-api.md §3.1, §3.2).
+ * The session routes (didit-api.md §3): create and decision here, the others in session-actions.ts.
  */
 import type { Reply } from './reply.ts';
 import type { Route } from './route.ts';
 import { NOT_FOUND, jsonReply } from './reply.ts';
 import type { ParsedBody } from './request-body.ts';
 import { jsonObjectInput } from './json-input.ts';
+import {
+  addReview,
+  batchDeleteSessions,
+  deleteSession,
+  generatePdf,
+  importSharedSession,
+  listReviews,
+  listSessions,
+  shareSession,
+  updateSessionStatus,
+} from './session-actions.ts';
 import type { NewWorkflowSession, SessionStore } from './sessions.ts';
 import { createdSessionBody, decisionBody } from './sessions.ts';
 import { ErrorBag, MESSAGES, choiceMessage, dictMessage, isHttpUrl, isPathUuid, isRecord, isUuid } from './validation.ts';
@@ -101,12 +112,60 @@ function portraitProblem(value: unknown): string | null {
   return null;
 }
 
+/** One UUID-shaped path segment; the handlers apply Django's lowercase `<uuid:>` rule and answer 404. */
+const ID = '([^/]+)';
+
 export const SESSION_ROUTES: readonly Route[] = [
   { pattern: /^\/v3\/session\/$/, method: 'POST', scope: 'create', handle: (_, body, ctx) => createSession(body, ctx.sessions) },
   {
-    pattern: /^\/v3\/session\/([^/]+)\/decision\/$/,
+    pattern: new RegExp(`^/v3/session/${ID}/decision/$`),
     method: 'GET',
     scope: 'decision',
     handle: ([sessionId = ''], _, ctx) => sessionDecision(sessionId, ctx.sessions),
+  },
+  { pattern: /^\/v3\/sessions\/$/, method: 'GET', scope: 'other', handle: (_, __, ctx) => listSessions(ctx.query, ctx.sessions) },
+  {
+    pattern: new RegExp(`^/v3/session/${ID}/delete/$`),
+    method: 'DELETE',
+    scope: 'other',
+    handle: ([sessionId = ''], _, ctx) => deleteSession(sessionId, ctx.sessions),
+  },
+  { pattern: /^\/v3\/sessions\/delete\/$/, method: 'POST', scope: 'other', handle: (_, body, ctx) => batchDeleteSessions(body, ctx.sessions) },
+  {
+    pattern: new RegExp(`^/v3/session/${ID}/update-status/$`),
+    method: 'PATCH',
+    scope: 'other',
+    handle: ([sessionId = ''], body, ctx) => updateSessionStatus(sessionId, body, ctx.sessions),
+  },
+  {
+    // Didit gives PDF generation its own 100 rpm budget (§7.3).
+    pattern: new RegExp(`^/v3/session/${ID}/generate-pdf/$`),
+    method: 'GET',
+    scope: 'pdf',
+    handle: ([sessionId = ''], _, ctx) => generatePdf(sessionId, ctx.sessions),
+  },
+  {
+    pattern: new RegExp(`^/v3/session/${ID}/share/$`),
+    method: 'POST',
+    scope: 'other',
+    handle: ([sessionId = ''], _, ctx) => shareSession(sessionId, ctx.sessions),
+  },
+  {
+    pattern: /^\/v3\/session\/import-shared\/$/,
+    method: 'POST',
+    scope: 'other',
+    handle: (_, body, ctx) => importSharedSession(body, ctx.sessions),
+  },
+  {
+    pattern: new RegExp(`^/v3/sessions/${ID}/reviews/$`),
+    method: 'GET',
+    scope: 'other',
+    handle: ([sessionId = ''], _, ctx) => listReviews(sessionId, ctx.sessions),
+  },
+  {
+    pattern: new RegExp(`^/v3/sessions/${ID}/reviews/$`),
+    method: 'POST',
+    scope: 'other',
+    handle: ([sessionId = ''], body, ctx) => addReview(sessionId, body, ctx.sessions),
   },
 ];

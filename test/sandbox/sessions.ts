@@ -1,6 +1,6 @@
 /**
- * In-memory verification sessions and the decision document Didit returns for them
- * (didit-api.md §3.1, §3.2).
+ * In-memory verification sessions and the documents Didit returns for them (didit-api.md §3): the
+ * decision, list rows, review activity, soft deletion and share tokens.
  *
  * Workflow sessions come from `POST /v3/session/`. Standalone API calls saved with
  * `save_api_request` (the default) are stored too, because Didit makes their `request_id` readable
@@ -28,8 +28,23 @@ export interface StoredSession {
   expectedDetails: Record<string, unknown> | null;
   status: SessionStatus;
   createdAt: Date;
+  /** Soft deletion (§3.4): the session disappears from every route but stays in memory. */
+  deletedAt: Date | null;
+  /** Review activity, oldest first (§3.8). */
+  reviews: ReviewEntry[];
   /** Result of a saved standalone API call; absent for workflow sessions. */
   apiResult?: { feature: 'ID_VERIFICATION' | 'AML'; result: Record<string, unknown> };
+}
+
+/** One item of `GET /v3/sessions/{id}/reviews/` (§3.8). */
+export interface ReviewEntry {
+  id: string;
+  /** `STATUS_UPDATED` from update-status (§3.6), `REVIEW_ADDED` from the reviews route. */
+  action: 'STATUS_UPDATED' | 'REVIEW_ADDED';
+  oldStatus: SessionStatus;
+  newStatus: SessionStatus;
+  note: string | null;
+  createdAt: Date;
 }
 
 export interface NewWorkflowSession {
@@ -54,20 +69,59 @@ export interface SessionStore {
   /** Creates a session, or returns the reusable one for (workflow, vendor_data) updated in place. */
   createOrReuse(input: NewWorkflowSession): { session: StoredSession; reused: boolean };
   saveApiResult(requestId: string, vendorData: string | null, metadata: unknown, feature: 'ID_VERIFICATION' | 'AML', result: Record<string, unknown>, status: SessionStatus): void;
+  /** A session that exists and is not deleted. */
   get(sessionId: string): StoredSession | undefined;
+  /** Workflow sessions that are not deleted, newest first (§3.3). */
+  list(): StoredSession[];
   setStatus(sessionId: string, status: SessionStatus): void;
+  /** Soft-deletes one session; false when it does not exist or is already deleted (§3.4). */
+  softDelete(sessionId: string): boolean;
+  /** Soft-deletes the sessions with these numbers (unknown numbers are skipped), or all of them (§3.5). */
+  softDeleteMany(target: { numbers: ReadonlySet<number> } | { all: true }): number;
+  addReview(session: StoredSession, action: ReviewEntry['action'], newStatus: SessionStatus, note: string | null): ReviewEntry;
+  /** A new share token for a session (§3.8). Each call mints another one. */
+  share(session: StoredSession): string;
+  /** The live session a share token points to. */
+  sharedSession(token: string): StoredSession | undefined;
+  /**
+   * Copies a shared session into this application (§3.8), or returns undefined when the session was
+   * already imported (once per partner application; the sandbox is a single application).
+   */
+  importShared(source: StoredSession, into: { workflowId: string; vendorData: string | null; status: SessionStatus }): StoredSession | undefined;
   clear(): void;
 }
 
 export function createSessionStore(): SessionStore {
   const sessions = new Map<string, StoredSession>();
+  /** Share token → shared session id. */
+  const shares = new Map<string, string>();
+  /** Ids of sessions already imported into this (the only) application. */
+  const imported = new Set<string>();
   let nextNumber = FIRST_SESSION_NUMBER;
+
+  const live = (sessionId: string): StoredSession | undefined => {
+    const session = sessions.get(sessionId);
+    return session === undefined || session.deletedAt !== null ? undefined : session;
+  };
+
+  const insert = (fields: Omit<StoredSession, 'sessionNumber' | 'createdAt' | 'deletedAt' | 'reviews'>): StoredSession => {
+    const session: StoredSession = { ...fields, sessionNumber: nextNumber++, createdAt: new Date(), deletedAt: null, reviews: [] };
+    sessions.set(session.sessionId, session);
+    return session;
+  };
+
+  const newSessionLink = (): { sessionToken: string; url: string } => {
+    // Didit session tokens are short URL-safe strings; the hosted UI lives at verify.didit.me.
+    const sessionToken = randomBytes(9).toString('base64url');
+    return { sessionToken, url: `https://verify.didit.me/session/${sessionToken}` };
+  };
 
   return {
     createOrReuse(input) {
       if (input.vendorData !== null) {
         for (const existing of sessions.values()) {
           if (
+            existing.deletedAt === null &&
             existing.workflowId === input.workflowId &&
             existing.vendorData === input.vendorData &&
             existing.workflowVersion === WORKFLOW_VERSION &&
@@ -80,13 +134,9 @@ export function createSessionStore(): SessionStore {
           }
         }
       }
-      // Didit session tokens are short URL-safe strings; the hosted UI lives at verify.didit.me.
-      const sessionToken = randomBytes(9).toString('base64url');
-      const session: StoredSession = {
+      const session = insert({
         sessionId: randomUUID(),
-        sessionNumber: nextNumber++,
-        sessionToken,
-        url: `https://verify.didit.me/session/${sessionToken}`,
+        ...newSessionLink(),
         workflowId: input.workflowId,
         workflowVersion: WORKFLOW_VERSION,
         vendorData: input.vendorData,
@@ -97,15 +147,12 @@ export function createSessionStore(): SessionStore {
         contactDetails: input.contactDetails,
         expectedDetails: input.expectedDetails,
         status: 'Not Started',
-        createdAt: new Date(),
-      };
-      sessions.set(session.sessionId, session);
+      });
       return { session, reused: false };
     },
     saveApiResult(requestId, vendorData, metadata, feature, result, status) {
-      sessions.set(requestId, {
+      insert({
         sessionId: requestId,
-        sessionNumber: nextNumber++,
         sessionToken: null,
         url: null,
         workflowId: null,
@@ -118,21 +165,75 @@ export function createSessionStore(): SessionStore {
         contactDetails: null,
         expectedDetails: null,
         status,
-        createdAt: new Date(),
         apiResult: { feature, result },
       });
     },
-    get(sessionId) {
-      return sessions.get(sessionId);
+    get: live,
+    list() {
+      return [...sessions.values()]
+        .filter((s) => s.deletedAt === null && s.apiResult === undefined)
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.sessionNumber - a.sessionNumber);
     },
     setStatus(sessionId, status) {
       if (!isSessionStatus(status)) throw new RangeError(`unknown session status: ${String(status)}`);
-      const session = sessions.get(sessionId);
+      const session = live(sessionId);
       if (session === undefined) throw new RangeError(`no sandbox session ${sessionId}`);
       session.status = status;
     },
+    softDelete(sessionId) {
+      const session = live(sessionId);
+      if (session === undefined) return false;
+      session.deletedAt = new Date();
+      return true;
+    },
+    softDeleteMany(target) {
+      let deleted = 0;
+      for (const session of sessions.values()) {
+        if (session.deletedAt !== null) continue;
+        if ('all' in target || target.numbers.has(session.sessionNumber)) {
+          session.deletedAt = new Date();
+          deleted++;
+        }
+      }
+      return deleted;
+    },
+    addReview(session, action, newStatus, note) {
+      const entry: ReviewEntry = { id: randomUUID(), action, oldStatus: session.status, newStatus, note, createdAt: new Date() };
+      session.reviews.push(entry);
+      session.status = newStatus;
+      return entry;
+    },
+    share(session) {
+      const token = randomBytes(32).toString('base64url');
+      shares.set(token, session.sessionId);
+      return token;
+    },
+    sharedSession(token) {
+      const sessionId = shares.get(token);
+      return sessionId === undefined ? undefined : live(sessionId);
+    },
+    importShared(source, into) {
+      if (imported.has(source.sessionId)) return undefined;
+      imported.add(source.sessionId);
+      return insert({
+        sessionId: randomUUID(),
+        ...newSessionLink(),
+        workflowId: into.workflowId,
+        workflowVersion: WORKFLOW_VERSION,
+        vendorData: into.vendorData,
+        metadata: null,
+        callback: null,
+        callbackMethod: null,
+        language: source.language,
+        contactDetails: null,
+        expectedDetails: null,
+        status: into.status,
+      });
+    },
     clear() {
       sessions.clear();
+      shares.clear();
+      imported.clear();
       nextNumber = FIRST_SESSION_NUMBER;
     },
   };
@@ -261,7 +362,44 @@ export function decisionBody(session: StoredSession): Record<string, unknown> {
     expected_details: session.expectedDetails,
     contact_details: session.contactDetails,
     ...arrays,
-    reviews: [],
+    reviews: session.reviews.map(reviewBody),
+    created_at: session.createdAt.toISOString(),
+  };
+}
+
+/** One item of the review list (§3.8). */
+export function reviewBody(entry: ReviewEntry): Record<string, unknown> {
+  return {
+    id: entry.id,
+    action: entry.action,
+    old_status: entry.oldStatus,
+    new_status: entry.newStatus,
+    note: entry.note,
+    created_at: entry.createdAt.toISOString(),
+  };
+}
+
+/** A row of `GET /v3/sessions/` (§3.3): the document fields appear once the ID step has run. */
+export function listRowBody(session: StoredSession): Record<string, unknown> {
+  const nodeStatus = featureStatusFor(session.status);
+  const document = nodeStatus === null ? null : idVerificationResult({ status: nodeStatus });
+  const email = session.contactDetails?.['email'];
+  const phone = session.contactDetails?.['phone'];
+  return {
+    session_id: session.sessionId,
+    session_number: session.sessionNumber,
+    session_url: session.url,
+    session_kind: 'user',
+    status: session.status,
+    workflow_id: session.workflowId,
+    vendor_data: session.vendorData,
+    portrait_image: null,
+    document_type: document?.['document_type'] ?? null,
+    full_name: document?.['full_name'] ?? null,
+    country: document?.['issuing_state'] ?? null,
+    features: ['ID_VERIFICATION', 'LIVENESS', 'FACE_MATCH'].map((feature) => ({ feature, status: nodeStatus ?? 'Not Started' })),
+    phone_number: typeof phone === 'string' ? { number: phone, is_verified: false } : null,
+    email_address: typeof email === 'string' ? { email, is_verified: false } : null,
     created_at: session.createdAt.toISOString(),
   };
 }

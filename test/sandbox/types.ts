@@ -38,6 +38,7 @@ export function isSessionStatus(value: unknown): value is SessionStatus {
 export interface RateLimits {
   decision: number;
   create: number;
+  pdf: number;
   other: number;
 }
 
