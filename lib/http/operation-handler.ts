@@ -10,7 +10,7 @@ import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { sharedDependencies, type GatewayDependencies } from '../runtime/dependencies.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
 import { errorResponder } from './error-responder.ts';
-import { runPostprocess } from './postprocess.ts';
+import { checkPostprocess, runPostprocess } from './postprocess.ts';
 import { redact } from './redact.ts';
 import { jsonResponse, rateLimitHeaders } from './responses.ts';
 import { validateRequest, type ValidRequest } from './validate-request.ts';
@@ -49,8 +49,13 @@ export function createOperationHandler(spec: OperationSpec, options: OperationHa
     metrics.addDimension('operation', spec.name);
     const valid = await validateRequest(spec, event);
     const deps = dependencies();
+    // Refuse a post-processing request we cannot honour before Didit creates anything.
+    checkPostprocess(spec.postprocess, { deps, query: valid.query });
+    const lambdaDeadline = deadlineOf(context);
     const capped = viaApiGateway(event) && spec.timeoutMs > gatewayBudget;
-    const request = diditRequest(spec, valid, deadlineOf(context), signal, capped ? gatewayBudget : spec.timeoutMs);
+    // Only when API Gateway's budget, not the function's own deadline, is what runs out first.
+    const gatewayBound = capped && Date.now() + gatewayBudget < lambdaDeadline;
+    const request = diditRequest(spec, valid, lambdaDeadline, signal, capped ? gatewayBudget : spec.timeoutMs);
     const call: CallRecord = {};
     const response = await deps.sealedKey.withKey(
       async (key) => {
@@ -62,7 +67,7 @@ export function createOperationHandler(spec: OperationSpec, options: OperationHa
           return result;
         } catch (err) {
           if (err instanceof DiditError) call.status = err.diditStatus;
-          if (capped && err instanceof DiditTimeoutError && !signal.aborted) {
+          if (gatewayBound && err instanceof DiditTimeoutError && !signal.aborted) {
             throw new OperationTooSlowForGatewayError('Didit slower than the API Gateway budget', {
               cause: err,
               retryAfterSeconds: Math.ceil(spec.timeoutMs / 1000),
@@ -81,6 +86,8 @@ export function createOperationHandler(spec: OperationSpec, options: OperationHa
     if (response.json === undefined) return successResponse(response, undefined, context.awsRequestId);
     // The step sees Didit's answer first (it may need a field that is then redacted).
     const processed = await runPostprocess(spec.postprocess, response.json, { deps, query: valid.query, signal });
+    // The raw answer of an operation with redacted fields holds them in clear: wipe it once parsed.
+    if (spec.redact !== undefined) response.body.fill(0);
     return successResponse(response, redact(processed, spec.redact), context.awsRequestId);
   };
 

@@ -47,7 +47,7 @@ export interface OperationSpec {
    * `secret_shared_key`): their values are replaced by "[redacted]" before the answer leaves.
    */
   readonly redact?: readonly string[];
-  /** A named step run on the JSON answer after redaction (lib/http/postprocess.ts). */
+  /** A named step run on Didit's JSON answer before redaction (lib/http/postprocess.ts). */
   readonly postprocess?: PostprocessName;
 }
 
