@@ -10,6 +10,7 @@ import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { sharedDependencies, type GatewayDependencies } from '../runtime/dependencies.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
 import { errorResponder } from './error-responder.ts';
+import { API_GATEWAY_BUDGET_MS } from './gateway-limits.ts';
 import { checkPostprocess, runPostprocess } from './postprocess.ts';
 import { redact } from './redact.ts';
 import { jsonResponse, rateLimitHeaders } from './responses.ts';
@@ -18,12 +19,7 @@ import { validateRequest, type ValidRequest } from './validate-request.ts';
 /** Time kept back from the Lambda deadline to answer (and zero the key) before the runtime kills us. */
 const DEADLINE_MARGIN_MS = 1_000;
 
-/**
- * API Gateway REST integrations end at 29 s. A Didit call that may take longer (AML with adverse
- * media, proof of address) is cut a little before, so the caller gets our 504 with guidance instead
- * of API Gateway's bare one while the function runs on unseen.
- */
-const API_GATEWAY_BUDGET_MS = 27_500;
+
 
 export interface OperationHandlerOptions {
   /** Injected in tests; the default builds them from the environment once per execution environment. */

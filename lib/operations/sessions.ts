@@ -6,6 +6,7 @@ import { MB, alpha3, base64Image, e164, intText, isoDate, text, uuid } from './f
 
 export const createSession = defineOperation({
   name: 'createSession',
+  successStatus: 201,
   summary: 'Create a verification session (hosted flow) for a workflow',
   route: { method: 'POST', path: '/v1/sessions' },
   didit: { method: 'POST', path: '/v3/session/' },
@@ -136,6 +137,7 @@ export const listSessions = defineOperation({
 
 export const deleteSession = defineOperation({
   name: 'deleteSession',
+  successStatus: 204,
   summary: 'Soft-delete one session (no undo, no webhook)',
   route: { method: 'DELETE', path: '/v1/sessions/{sessionId}' },
   didit: { method: 'DELETE', path: '/v3/session/{sessionId}/delete/' },
@@ -151,6 +153,7 @@ export const deleteSession = defineOperation({
 
 export const batchDeleteSessions = defineOperation({
   name: 'batchDeleteSessions',
+  successStatus: 204,
   summary: 'Soft-delete sessions by session number, or all sessions of the application',
   route: { method: 'POST', path: '/v1/sessions/delete' },
   didit: { method: 'POST', path: '/v3/sessions/delete/' },
@@ -248,6 +251,7 @@ export const shareSession = defineOperation({
 
 export const importSharedSession = defineOperation({
   name: 'importSharedSession',
+  successStatus: 201,
   summary: "Import a partner's shared session into one of this application's workflows",
   route: { method: 'POST', path: '/v1/sessions/import-shared' },
   didit: { method: 'POST', path: '/v3/session/import-shared/' },
@@ -279,6 +283,7 @@ export const listSessionReviews = defineOperation({
 
 export const addSessionReview = defineOperation({
   name: 'addSessionReview',
+  successStatus: 201,
   summary: 'Add a review (status and comment) to a session',
   route: { method: 'POST', path: '/v1/sessions/{sessionId}/reviews' },
   didit: { method: 'POST', path: '/v3/sessions/{sessionId}/reviews/' },

@@ -40,6 +40,8 @@ export interface OperationSpec {
   readonly idempotent: boolean | ((input: Readonly<Record<string, unknown>>) => boolean);
   /** What a successful call costs, for operators reading the table. */
   readonly billing: string;
+  /** Didit's success status, for the OpenAPI document (the gateway passes Didit's status on). Default 200. */
+  readonly successStatus?: 200 | 201 | 204;
   /** What Didit answers: JSON (default), or a binary document passed through as is (PDF reports). */
   readonly response?: 'json' | 'binary';
   /**
