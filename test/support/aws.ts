@@ -29,3 +29,15 @@ export function testEmulator(): Emulator {
     stop: async () => {},
   };
 }
+
+/**
+ * Where DynamoDB answers for this run: a moto server beside LocalStack (host-mode LocalStack has no
+ * DynamoDB), the shared emulator itself otherwise. Same region and credentials as {@link testEmulator}.
+ */
+export function testDynamoDbEndpoint(): string {
+  const endpoint = inject('dynamodbEndpoint');
+  if (!endpoint) {
+    throw new Error('no DynamoDB endpoint was provided: unset DIDIT_SKIP_EMULATOR / DIDIT_TEST_DYNAMODB=0, or check that moto started');
+  }
+  return endpoint;
+}

@@ -11,5 +11,10 @@ declare module 'vitest' {
       accessKeyId: string;
       secretAccessKey: string;
     } | undefined;
+    /**
+     * Where DynamoDB answers (same region and credentials as `aws`): a moto server beside LocalStack, the
+     * emulator itself otherwise. Absent with DIDIT_SKIP_EMULATOR=1 or DIDIT_TEST_DYNAMODB=0.
+     */
+    dynamodbEndpoint: string | undefined;
   }
 }

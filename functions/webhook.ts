@@ -1,0 +1,8 @@
+/**
+ * The Lambda entry point of the Didit webhook receiver (`POST /v1/webhooks/didit`). No IAM authoriser on
+ * this route: Didit cannot sign SigV4 requests; every delivery is authenticated by its HMAC signatures,
+ * checked with the sealed webhook secret (see lib/webhooks/handler.ts).
+ */
+import { createWebhookHandler } from '../lib/webhooks/handler.ts';
+
+export const handler = createWebhookHandler();
