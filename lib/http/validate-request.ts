@@ -69,6 +69,37 @@ export async function validateRequest(spec: OperationSpec, event: APIGatewayProx
   return { params: params as Record<string, string>, query: query as Record<string, string>, input, files };
 }
 
+/** An operation's input as structured data (a queue message, an event): no HTTP framing. */
+export interface StructuredInput {
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly query?: Readonly<Record<string, unknown>>;
+  /** The JSON body; for file operations, files as base64 strings (or already fetched, see `files`). */
+  readonly body?: Readonly<Record<string, unknown>>;
+  /** Files fetched by the trigger itself (e.g. from S3), checked like uploaded ones. */
+  readonly files?: Readonly<Record<string, Uint8Array>>;
+}
+
+/**
+ * The same checks as {@link validateRequest}, for triggers that carry structured input instead of an
+ * HTTP request: SQS messages, EventBridge events, S3 uploads. Throws one {@link ValidationError}.
+ */
+export function validateStructured(spec: OperationSpec, source: StructuredInput): ValidRequest {
+  const issues: FieldIssue[] = [];
+  const params = check(spec.params, source.params ?? {}, 'path', issues);
+  const query = check(spec.query, source.query ?? {}, 'query', issues);
+  const body = source.body ?? {};
+  let input: Record<string, unknown> = {};
+  let files: Record<string, ValidFile> = {};
+  if (spec.body === 'json') input = check(spec.input, body, '', issues);
+  else if (spec.body === 'multipart') {
+    const parts = jsonParts(spec, body, issues, source.files);
+    input = check(spec.input, parts.fields, '', issues);
+    files = parts.files;
+  } else if (Object.keys(body).length > 0) issues.push({ field: 'body', message: 'this operation takes no body' });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return { params: params as Record<string, string>, query: query as Record<string, string>, input, files };
+}
+
 function check(
   schema: z.ZodType<Record<string, unknown>> | undefined,
   value: unknown,
@@ -201,12 +232,18 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
  */
 function jsonParts(
   spec: OperationSpec,
-  body: Record<string, unknown>,
+  body: Readonly<Record<string, unknown>>,
   issues: FieldIssue[],
+  fetched: Readonly<Record<string, Uint8Array>> = {},
 ): { fields: Record<string, string>; files: Record<string, ValidFile> } {
   const rules = spec.files ?? {};
   const fields: Record<string, string> = {};
   const files: Record<string, ValidFile> = {};
+  for (const [name, bytes] of Object.entries(fetched)) {
+    const rule = rules[name];
+    if (rule === undefined) issues.push({ field: name, message: 'is not a known file field' });
+    else acceptFile(name, rule, bytes.length, () => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), files, issues);
+  }
   for (const [name, value] of Object.entries(body)) {
     const rule = rules[name];
     if (rule !== undefined) {

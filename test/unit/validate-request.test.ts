@@ -245,3 +245,23 @@ describe('redact', () => {
     expect(redact(answer, undefined)).toBe(answer);
   });
 });
+
+describe('validateStructured (queues, events, uploads)', () => {
+  it('applies the same schemas to structured input, files given as bytes or base64', async () => {
+    const { validateStructured } = await import('../../lib/http/validate-request.ts');
+    const idv = validateStructured(OPERATIONS.idVerification, { body: { minimum_age: 18 }, files: { front_image: JPEG } });
+    expect(idv.files['front_image']?.contentType).toBe('image/jpeg');
+    expect(idv.input).toEqual({ minimum_age: '18' });
+    const decision = validateStructured(OPERATIONS.retrieveDecision, { params: { sessionId: WORKFLOW } });
+    expect(decision.params['sessionId']).toBe(WORKFLOW);
+    expect(() => validateStructured(OPERATIONS.retrieveDecision, { params: { sessionId: '../x' }, body: { a: 1 } })).toThrow(ValidationError);
+    let caught: unknown;
+    try {
+      validateStructured(OPERATIONS.idVerification, { files: { front_image: Buffer.from('GIF89a'), selfie: JPEG } });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ValidationError);
+    expect((caught as ValidationError).issues.map((i) => i.field).sort()).toEqual(['front_image', 'selfie']);
+  });
+});

@@ -1,0 +1,172 @@
+import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
+import { DiditError, DiditTimeoutError, GatewayError, ValidationError } from '../errors.ts';
+import { checkPostprocess, runPostprocess } from '../http/postprocess.ts';
+import { redact } from '../http/redact.ts';
+import type { ValidRequest } from '../http/validate-request.ts';
+import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
+import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
+import type { OperationSpec } from '../operations/types.ts';
+import type { KeyObserver } from '../sealed-key/sealed-key.ts';
+import type { GatewayDependencies } from './dependencies.ts';
+
+/** Where an execution comes from and how long it may take; the same for HTTP, queues and events. */
+export interface ExecutionContext {
+  readonly deps: GatewayDependencies;
+  readonly signal: AbortSignal;
+  /** Absolute deadline (ms since epoch) set by the invocation. */
+  readonly deadline: number;
+  /** The Didit budget for this call (the table's, or less when a caller cannot wait that long). */
+  readonly timeoutMs: number;
+  /** Who asked (IAM principal, queue, bus), for the audit record. */
+  readonly caller: string;
+  readonly lambdaRequestId: string;
+  /** The request id of the trigger (API Gateway request, SQS message, event), for the audit record. */
+  readonly sourceRequestId: string | undefined;
+  /** Lets the caller turn a Didit timeout into its own error (API Gateway's 29 s budget). */
+  readonly onTimeout?: (error: DiditTimeoutError) => Error | undefined;
+}
+
+export interface OperationResult {
+  readonly response: DiditResponse;
+  /** The JSON answer after post-processing and redaction; undefined for empty and binary answers. */
+  readonly json: unknown;
+}
+
+/**
+ * Runs one validated operation: the sealed key for exactly one Didit call (plus the retries the
+ * client deems safe), metrics, one audit record per key use, post-processing and redaction. Every
+ * trigger (API Gateway, SQS, S3, EventBridge) goes through here, so none can use the key differently.
+ */
+export async function executeOperation(spec: OperationSpec, valid: ValidRequest, ctx: ExecutionContext): Promise<OperationResult> {
+  const { deps, signal } = ctx;
+  // Refuse a post-processing request we cannot honour before Didit creates anything.
+  checkPostprocess(spec.postprocess, { deps, query: valid.query });
+  const request = diditRequest(spec, valid, ctx.deadline, signal, ctx.timeoutMs);
+  const call: CallRecord = {};
+  const response = await deps.sealedKey.withKey(
+    async (key) => {
+      const started = performance.now();
+      try {
+        const result = await deps.didit.send(key, request);
+        call.status = result.status;
+        call.attempts = result.attempts;
+        return result;
+      } catch (err) {
+        if (err instanceof DiditError) call.status = err.diditStatus;
+        if (err instanceof DiditTimeoutError && !signal.aborted) throw ctx.onTimeout?.(err) ?? err;
+        throw err;
+      } finally {
+        call.latencyMs = performance.now() - started;
+        metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
+        metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
+        if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
+      }
+    },
+    { abortSignal: signal, observer: keyObserver(spec, ctx, call) },
+  );
+  if (response.json === undefined) return { response, json: undefined };
+  // The step sees Didit's answer first (it may need a field that is then redacted).
+  const processed = await runPostprocess(spec.postprocess, response.json, { deps, query: valid.query, signal });
+  // The raw answer of an operation with redacted fields holds them in clear: wipe it once parsed.
+  if (spec.redact !== undefined) response.body.fill(0);
+  return { response, json: redact(processed, spec.redact) };
+}
+
+interface CallRecord {
+  status?: number | undefined;
+  attempts?: number;
+  latencyMs?: number;
+}
+
+function diditRequest(
+  spec: OperationSpec,
+  valid: ValidRequest,
+  deadline: number,
+  signal: AbortSignal,
+  timeoutMs: number,
+): DiditRequest {
+  const path = spec.didit.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = valid.params[name];
+    // The table guarantees a schema for every parameter; this guards the guarantee.
+    if (value === undefined) throw new ValidationError([{ field: `path.${name}`, message: 'is required' }]);
+    return encodeURIComponent(value);
+  });
+  let body: DiditBody = { kind: 'none' };
+  if (spec.body === 'json') body = { kind: 'json', value: valid.input };
+  if (spec.body === 'multipart') {
+    const fields: Array<readonly [string, string | { filename: string; contentType: string; data: Uint8Array }]> = [];
+    for (const [name, value] of Object.entries(valid.input)) fields.push([name, String(value)]);
+    for (const [name, file] of Object.entries(valid.files)) fields.push([name, file]);
+    body = { kind: 'multipart', fields };
+  }
+  return {
+    method: spec.didit.method,
+    path,
+    query: diditQuery(spec, valid.query),
+    body,
+    timeoutMs,
+    accept: spec.response === 'binary' ? 'application/pdf, application/octet-stream;q=0.9, application/json;q=0.5' : undefined,
+    idempotent: typeof spec.idempotent === 'function' ? spec.idempotent(valid.input) : spec.idempotent,
+    deadline,
+    signal,
+  };
+}
+
+/** Query parameters that are ours (e.g. `seal`) are not Didit's: they stay here. */
+const GATEWAY_QUERY_PARAMETERS = new Set(['seal']);
+
+function diditQuery(spec: OperationSpec, query: Readonly<Record<string, string>>): Record<string, string> {
+  if (spec.postprocess === undefined) return { ...query };
+  return Object.fromEntries(Object.entries(query).filter(([name]) => !GATEWAY_QUERY_PARAMETERS.has(name)));
+}
+
+function keyObserver(
+  spec: OperationSpec,
+  ctx: ExecutionContext,
+  call: CallRecord,
+): KeyObserver {
+  return {
+    decrypted: (info) => {
+      metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, info.kmsLatencyMs);
+    },
+    decryptFailed: (error, latencyMs) => {
+      metrics.addMetric('KmsDecryptFailure', MetricUnit.Count, 1);
+      metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, latencyMs);
+      logger.warn('kms decrypt failed', { errorName: error.name, errorCode: error instanceof GatewayError ? error.code : undefined });
+    },
+    released: (info, error) => {
+      auditKeyUse({
+        operation: spec.name,
+        lambdaRequestId: ctx.lambdaRequestId,
+        apiRequestId: ctx.sourceRequestId,
+        caller: ctx.caller,
+        kmsKeyId: info.kmsKeyId,
+        encryptionContext: ctx.deps.encryptionContext,
+        ciphertextFingerprint: info.ciphertextFingerprint,
+        secretVersionId: info.secretVersionId,
+        kmsLatencyMs: info.kmsLatencyMs,
+        afterRefresh: info.afterRefresh,
+        diditStatus: call.status,
+        diditRequestId: error instanceof DiditError ? error.diditRequestId : undefined,
+        diditLatencyMs: call.latencyMs,
+        diditAttempts: call.attempts,
+        outcome: outcomeOf(error),
+        errorCode: error instanceof GatewayError ? error.code : error === undefined ? undefined : 'INTERNAL',
+      });
+      // Reset for a second use after a key refresh.
+      call.status = undefined;
+    },
+  };
+}
+
+function outcomeOf(error: unknown): AuditOutcome {
+  if (error === undefined) return 'success';
+  if (error instanceof DiditError) {
+    // Didit answered 4xx (our key or the input refused): distinct from Didit failing.
+    const status = error.diditStatus;
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) return 'didit_rejected';
+    return error instanceof DiditTimeoutError && error.message.includes('aborted') ? 'aborted' : 'didit_error';
+  }
+  if (error instanceof GatewayError) return 'key_error';
+  return 'internal_error';
+}
