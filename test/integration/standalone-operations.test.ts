@@ -1,48 +1,27 @@
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { startSandbox, type Sandbox } from '../sandbox/index.ts';
-import { provisionSealedKey, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
-import { testEmulator } from '../support/aws.ts';
+import type { Sandbox } from '../sandbox/index.ts';
 import { JPEG, PNG, apiEvent, lambdaContext, multipartBody } from '../support/api-events.ts';
 import { createOperationHandler } from '../../lib/http/operation-handler.ts';
 import { OPERATIONS, type OperationName } from '../../lib/operations/table.ts';
-import { createDependencies, type GatewayDependencies } from '../../lib/runtime/dependencies.ts';
-import { loadConfig } from '../../lib/runtime/config.ts';
+import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
+import { setUpGateway, type GatewayFixture } from '../support/gateway-fixture.ts';
 
 // The standalone operations (didit-api.md §5.2–§5.10) end to end: handler → sealed key (KMS on the
 // emulator) → Didit client → sandbox. Each has a success case and a bad input that never leaves.
-const em = testEmulator();
 let sandbox: Sandbox;
-let sealed: SealedKeyResources;
 let deps: GatewayDependencies;
 
+let gateway: GatewayFixture;
+
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: em.endpoint,
-    AWS_REGION: em.region,
-    AWS_ACCESS_KEY_ID: em.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey,
-  });
-  sandbox = await startSandbox();
-  sealed = await provisionSealedKey(em, { stage: 'standalone', apiKey: sandbox.apiKey });
-  deps = createDependencies(
-    loadConfig({
-      STAGE: 'standalone',
-      SEALED_KEY_SECRET_ID: sealed.secretId,
-      KMS_KEY_ID: sealed.kmsKeyArn,
-      DIDIT_BASE_URL: sandbox.url,
-      DIDIT_CA_FILE: sandbox.caFile,
-      AWS_REGION: em.region,
-      CIPHERTEXT_TTL_SECONDS: '300',
-    }),
-  );
+  gateway = await setUpGateway('standalone');
+  ({ sandbox, deps } = gateway);
 });
 
 afterAll(async () => {
-  deps?.didit.close();
-  if (sealed) await teardownSealedKey(em, sealed);
-  await sandbox?.close();
+  await gateway?.close();
 });
 
 beforeEach(() => {
