@@ -7,6 +7,7 @@ import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import type { OperationSpec } from '../operations/types.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
+import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { GatewayDependencies } from './dependencies.ts';
 
 /** Where an execution comes from and how long it may take; the same for HTTP, queues and events. */
@@ -24,7 +25,19 @@ export interface ExecutionContext {
   readonly sourceRequestId: string | undefined;
   /** Lets the caller turn a Didit timeout into its own error (API Gateway's 29 s budget). */
   readonly onTimeout?: (error: DiditTimeoutError) => Error | undefined;
+  /**
+   * Where the key of this call comes from. Default: `deps.sealedKey.withKey` (one KMS Decrypt per call).
+   * A batch worker passes a scope that decrypted once for the whole batch (lib/jobs/key-scope.ts); a scope
+   * must call the observer's `released` once per use, so that every Didit call keeps its own audit record.
+   */
+  readonly useKey?: KeyScope;
 }
+
+/** The signature of `SealedKey.withKey`: runs `fn` with the key in secure memory, reports to `observer`. */
+export type KeyScope = <T>(
+  fn: (key: SecureBuffer) => Promise<T>,
+  options: { abortSignal?: AbortSignal; observer?: KeyObserver },
+) => Promise<T>;
 
 export interface OperationResult {
   readonly response: DiditResponse;
@@ -43,7 +56,8 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
   checkPostprocess(spec.postprocess, { deps, query: valid.query });
   const request = diditRequest(spec, valid, ctx.deadline, signal, ctx.timeoutMs);
   const call: CallRecord = {};
-  const response = await deps.sealedKey.withKey(
+  const useKey: KeyScope = ctx.useKey ?? ((fn, options) => deps.sealedKey.withKey(fn, options));
+  const response = await useKey(
     async (key) => {
       const started = performance.now();
       try {

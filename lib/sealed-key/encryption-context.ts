@@ -11,7 +11,7 @@
  * // { service: 'didit-kms-gateway', stage: 'prod', purpose: 'didit-api-key' }
  * ```
  */
-export type SealedPurpose = 'didit-api-key' | 'didit-webhook-secret';
+export type SealedPurpose = 'didit-api-key' | 'didit-webhook-secret' | 'didit-job-result';
 
 export interface EncryptionContextInput {
   readonly service: string;

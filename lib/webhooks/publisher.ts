@@ -1,6 +1,6 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { EventPublishError } from './errors.ts';
-import { EVENT_SOURCE, type WebhookEventDetail } from './event-mapping.ts';
+import { EVENT_SOURCE } from './event-mapping.ts';
 
 export interface PublishReceipt {
   /** EventBridge's id of the published event. */
@@ -8,22 +8,28 @@ export interface PublishReceipt {
   readonly detailType: string;
 }
 
-/** Puts one event per accepted delivery on the configured bus (source {@link EVENT_SOURCE}). */
+/**
+ * Puts one event on the configured bus: source {@link EVENT_SOURCE} (one per accepted webhook delivery) by
+ * default; other publishers pass their own (`didit.jobs` for job completions, lib/jobs/events.ts). The detail
+ * is whatever allow-listed summary the caller built; it is sent as JSON and never logged here.
+ */
 export class EventPublisher {
   readonly #client: EventBridgeClient;
   readonly #busName: string;
+  readonly #source: string;
 
-  constructor(options: { client: EventBridgeClient; busName: string }) {
+  constructor(options: { client: EventBridgeClient; busName: string; source?: string }) {
     this.#client = options.client;
     this.#busName = options.busName;
+    this.#source = options.source ?? EVENT_SOURCE;
   }
 
-  async publish(detailType: string, detail: WebhookEventDetail, options: { abortSignal?: AbortSignal } = {}): Promise<PublishReceipt> {
+  async publish(detailType: string, detail: object, options: { abortSignal?: AbortSignal } = {}): Promise<PublishReceipt> {
     let out: PutEventsCommandOutput;
     try {
       out = await this.#client.send(
         new PutEventsCommand({
-          Entries: [{ EventBusName: this.#busName, Source: EVENT_SOURCE, DetailType: detailType, Detail: JSON.stringify(detail) }],
+          Entries: [{ EventBusName: this.#busName, Source: this.#source, DetailType: detailType, Detail: JSON.stringify(detail) }],
         }),
         { abortSignal: options.abortSignal },
       );

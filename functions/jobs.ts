@@ -1,0 +1,12 @@
+/**
+ * The Lambda entry points of asynchronous jobs (lib/jobs/):
+ *  - `submitJob`: `POST /v1/jobs/{operation}` (IAM auth) validates, records and queues a job → 202;
+ *  - `getJob`: `GET /v1/jobs/{jobId}` (IAM auth) → status, and the decrypted result once succeeded;
+ *  - `worker`: the SQS event source of the job queue (batch, `ReportBatchItemFailures`).
+ */
+import { createGetJobHandler, createSubmitJobHandler } from '../lib/jobs/api.ts';
+import { createJobWorker } from '../lib/jobs/worker.ts';
+
+export const submitJob = createSubmitJobHandler();
+export const getJob = createGetJobHandler();
+export const worker = createJobWorker();
