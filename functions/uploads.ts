@@ -1,0 +1,14 @@
+/**
+ * The Lambda entry points of S3 uploads (lib/uploads/):
+ *
+ * - `createUploadUrl`: `POST /v1/uploads` (IAM auth). Validates what will be uploaded against the
+ *   operation's table entry and answers presigned PUT URLs for each file and for the manifest; callers
+ *   never need write access to the bucket. Never sees the Didit key.
+ * - `onUpload`: S3 ObjectCreated on `intake/<operation>/<callerRef>/<uploadId>/manifest.json`. Runs the
+ *   operation once per manifest version, deletes the objects, publishes `didit.upload.completed`.
+ */
+import { createUploadHandler } from '../lib/uploads/intake.ts';
+import { createPresignHandler } from '../lib/uploads/presign.ts';
+
+export const createUploadUrl = createPresignHandler();
+export const onUpload = createUploadHandler();
