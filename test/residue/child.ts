@@ -17,6 +17,10 @@ import { createDependencies, type GatewayDependencies } from '../../lib/runtime/
 import { loadConfig } from '../../lib/runtime/config.ts';
 import { buildRequestHead } from '../../lib/didit/request-head.ts';
 import { apiEvent, lambdaContext, multipartBody, JPEG } from '../support/api-events.ts';
+import { createWebhookHandler } from '../../lib/webhooks/handler.ts';
+import { createWebhookDependencies } from '../../lib/webhooks/dependencies.ts';
+import { loadWebhookConfig } from '../../lib/webhooks/config.ts';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 
 const SESSION = '0b0c3f43-3c35-4bb4-8f44-2d1c1f0c9a11';
 const WORKFLOW = '11111111-2222-4333-8444-555555555555';
@@ -63,6 +67,16 @@ async function product(): Promise<Outcome[]> {
     });
     return { statusCode: 200 };
   });
+  // The webhook secret: decrypted into secure memory and used as the HMAC key of a signed delivery.
+  const delivery = process.env['RESIDUE_WEBHOOK_EVENT'];
+  if (delivery !== undefined) {
+    const webhook = createWebhookHandler({
+      dependencies: () => createWebhookDependencies(loadWebhookConfig({ ...process.env, STAGE: config.stage })),
+    });
+    await run('webhook: signed delivery verified with the sealed secret', () =>
+      webhook(JSON.parse(delivery) as APIGatewayProxyEvent, lambdaContext()) as Promise<{ statusCode: number }>,
+    );
+  }
   // Let the sandbox's delayed answer arrive and be dropped before the scan.
   await new Promise((r) => setTimeout(r, 3_000));
   deps.didit.close();

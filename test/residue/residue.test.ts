@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../sandbox/index.ts';
 import { provisionSealedKey, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
-import { testEmulator } from '../support/aws.ts';
+import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/webhooks/idempotency-table.ts';
+import { sessionStatusPayload, signDelivery, webhookEvent, webhookSecret } from '../sandbox/webhook-signer.ts';
 import { keyPatterns, type Pattern } from './patterns.ts';
 import { scanProcessMemory, type ScanResult } from './scan-memory.ts';
 
@@ -15,16 +18,27 @@ const em = testEmulator();
 let sandbox: Sandbox;
 let sealed: SealedKeyResources;
 let patterns: Pattern[];
+// The webhook secret goes through the same proof: sealed, decrypted by the child, used as an HMAC key.
+const secret = webhookSecret();
+let sealedWebhook: SealedKeyResources;
+const table = `didit-residue-${process.pid}`;
+let dynamodb: DynamoDBClient;
 const scratch = mkdtempSync(join(tmpdir(), 'didit-residue-'));
 
 beforeAll(async () => {
   sandbox = await startSandbox();
   sealed = await provisionSealedKey(em, { stage: 'residue', apiKey: sandbox.apiKey });
-  patterns = keyPatterns(sandbox.apiKey);
+  sealedWebhook = await provisionSealedKey(em, { stage: 'residue', apiKey: secret, purpose: 'didit-webhook-secret' });
+  dynamodb = new DynamoDBClient({ endpoint: testDynamoDbEndpoint(), region: em.region, credentials: em.credentials });
+  await createIdempotencyTable(dynamodb, table);
+  patterns = [...keyPatterns(sandbox.apiKey), ...keyPatterns(secret).map((p) => ({ ...p, name: `webhook-secret ${p.name}` }))];
 });
 
 afterAll(async () => {
   await teardownSealedKey(em, sealed);
+  await teardownSealedKey(em, sealedWebhook);
+  await deleteIdempotencyTable(dynamodb, table);
+  dynamodb.destroy();
   await sandbox.close();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -50,6 +64,14 @@ async function startChild(mode: 'product' | 'naive'): Promise<{ child: Child; ou
       SEALED_KEY_SECRET_ID: sealed.secretId,
       DIDIT_BASE_URL: sandbox.url,
       DIDIT_CA_FILE: sandbox.caFile,
+      AWS_ENDPOINT_URL_DYNAMODB: testDynamoDbEndpoint(),
+      WEBHOOK_SECRET_SECRET_ID: sealedWebhook.secretId,
+      IDEMPOTENCY_TABLE: table,
+      EVENT_BUS_NAME: 'default',
+      // A signed delivery (HMACs only, no secret); the child verifies it with the sealed secret.
+      RESIDUE_WEBHOOK_EVENT: JSON.stringify(
+        webhookEvent(signDelivery({ secret, payload: sessionStatusPayload({ status: 'Approved' }), forms: ['v2', 'v1', 'simple'] })),
+      ),
       POWERTOOLS_METRICS_DISABLED: 'false',
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -99,6 +121,7 @@ describe('residue of the Didit key in a process that used it', () => {
         { scenario: 'didit timeout (invocation deadline)', status: 504 },
         { scenario: 'kms failure (wrong encryption context)', status: 500 },
         { scenario: 'handler throws inside the key scope', status: 'threw Error' },
+        { scenario: 'webhook: signed delivery verified with the sealed secret', status: 200 },
       ]);
       expect(sandbox.count({ keyMatched: true })).toBeGreaterThanOrEqual(5);
 
