@@ -4,20 +4,26 @@
  *
  *   1. `sls package --stage <stage> --param=esbuildExclude=*` into .cache/deploy-local/<stage>/ (no AWS
  *      credentials; sodium-native is not installed into the zips, which are not deployed anyway);
- *   2. the DynamoDB table is created from its template definition with the AWS SDK on the DynamoDB endpoint
- *      (host-mode LocalStack has no DynamoDB: it downloads a Java runtime; the emulator helpers put a moto
- *      server beside it), with TTL, SSE and point-in-time recovery as declared;
- *   3. the rest goes to the emulator's CloudFormation (LocalStack 4.14 core) as one stack: both KMS keys and
- *      aliases, both secrets and their resource policies, the event bus, the per-function IAM roles and
- *      policies. References to the table become its literal name/ARN. The template goes through the
- *      emulator's S3 (it is far above CloudFormation's inline size limit, as in AWS);
+ *   2. the DynamoDB tables (webhook idempotency, jobs) are created from their template definitions with the
+ *      AWS SDK on the DynamoDB endpoint (host-mode LocalStack has no DynamoDB: it downloads a Java runtime; the
+ *      emulator helpers put a moto server beside it), with TTL, SSE and point-in-time recovery as declared;
+ *   3. the rest goes to the emulator's CloudFormation (LocalStack 4.14 core) as one stack: the three KMS keys
+ *      and aliases, both secrets and their resource policies, the event bus, the job queue, its dead-letter
+ *      queue and the trigger dead-letter queue with their queue policies, the upload intake bucket and its
+ *      policy, the per-function IAM roles and policies. References to the tables become their literal
+ *      names/ARNs; the bucket's notification to onUpload is dropped (the function is not deployed; printed).
+ *      The template goes through the emulator's S3 (it is far above CloudFormation's inline size limit, as
+ *      in AWS);
  *   4. the log groups, with the Logs API, encrypted with the stack's log key and with their retention
- *      (LocalStack's CloudFormation creates them by name only; see createLogGroups).
+ *      (LocalStack's CloudFormation creates them by name only; see createLogGroups);
+ *   5. the bucket's default encryption (the uploads key) and lifecycle rules, with the S3 API (LocalStack's
+ *      CloudFormation ignores both; see completeBuckets).
  *
- * Left out, with the reason printed: Lambda functions and permissions (LocalStack runs Lambda code only in
- * Docker: the functions could never execute here), API Gateway (its integrations point at those functions),
- * CloudWatch alarms (no CloudWatch service in the emulator set), serverless's deployment bucket (it only holds
- * the zips). Nothing here enforces IAM or key policies: the template tests check those.
+ * Left out, with the reason printed: Lambda functions, permissions, event source mappings, async invoke
+ * configs and the EventBridge rule that targets onSignup (LocalStack runs Lambda code only in Docker: the
+ * functions could never execute here), API Gateway (its integrations point at those functions), CloudWatch
+ * alarms (no CloudWatch service in the emulator set), serverless's deployment bucket (it only holds the zips).
+ * Nothing here enforces IAM, key, queue or bucket policies: the template tests check those.
  *
  * Why not serverless-localstack: it deploys the whole stack, Lambda and DynamoDB included, which host-mode
  * LocalStack cannot do offline; it also needs the aws-sdk v2 and a plugin entry in serverless.yml.
@@ -56,6 +62,13 @@ import {
   UpdateContinuousBackupsCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import {
+  type LifecycleRule,
+  PutBucketEncryptionCommand,
+  PutBucketLifecycleConfigurationCommand,
+  S3Client,
+  type ServerSideEncryptionRule,
+} from '@aws-sdk/client-s3';
 import { REPO_ROOT } from './offline.ts';
 import { startEmulator, TEST_CREDENTIALS, type Emulator } from './emulator.ts';
 
@@ -70,12 +83,25 @@ const DEPLOYED_TYPES = new Set([
   'AWS::Events::EventBus',
   'AWS::IAM::Role',
   'AWS::IAM::Policy',
+  'AWS::SQS::Queue',
+  'AWS::SQS::QueuePolicy',
+  'AWS::S3::Bucket',
+  'AWS::S3::BucketPolicy',
 ]);
+
+/** Resources of a deployed type that are left out all the same. */
+const SKIPPED_RESOURCES: Record<string, string> = {
+  ServerlessDeploymentBucket: "serverless's deployment bucket only holds the zips",
+  ServerlessDeploymentBucketPolicy: "serverless's deployment bucket only holds the zips",
+};
 
 const SKIPPED: Record<string, string> = {
   'AWS::Lambda::Function': 'Lambda code runs only in Docker on LocalStack: the functions could never execute',
   'AWS::Lambda::Permission': 'belongs to the functions',
   'AWS::Lambda::Version': 'belongs to the functions',
+  'AWS::Lambda::EventSourceMapping': 'belongs to the functions (the job worker reads JobsQueue)',
+  'AWS::Lambda::EventInvokeConfig': 'belongs to the functions (their on-failure destinations)',
+  'AWS::Events::Rule': 'its target is a function (the sign-up trigger)',
   'AWS::ApiGateway::RestApi': 'integrations point at the functions (use `npm start` for the API offline)',
   'AWS::ApiGateway::Resource': 'API Gateway',
   'AWS::ApiGateway::Method': 'API Gateway',
@@ -84,8 +110,6 @@ const SKIPPED: Record<string, string> = {
   'AWS::ApiGateway::RequestValidator': 'API Gateway',
   'AWS::ApiGateway::Account': 'API Gateway (account setting)',
   'AWS::CloudWatch::Alarm': 'no CloudWatch service in the emulator set',
-  'AWS::S3::Bucket': "serverless's deployment bucket only holds the zips",
-  'AWS::S3::BucketPolicy': "serverless's deployment bucket only holds the zips",
   'AWS::DynamoDB::Table': 'created with the SDK on the DynamoDB endpoint instead',
   'AWS::Logs::LogGroup': "created with the Logs API after the stack (LocalStack's CloudFormation would drop retention and KMS key)",
   'AWS::CloudFormation::WaitConditionHandle': 'only orders the API Gateway stage',
@@ -134,11 +158,16 @@ export interface DeployedLocal {
   /** What the emulator's CloudFormation created, by logical id. */
   resources: StackResourceSummary[];
   skipped: Array<{ logicalId: string; type: string; reason: string }>;
-  table: { logicalId: string; name: string; arn: string } | undefined;
+  /** Properties of deployed resources changed for the emulator (what referred to a left-out resource). */
+  adjusted: Array<{ logicalId: string; change: string }>;
+  /** The DynamoDB tables, created with the SDK on the DynamoDB endpoint. */
+  tables: Array<{ logicalId: string; name: string; arn: string }>;
   outputs: Record<string, string>;
+  /** Bucket properties LocalStack's CloudFormation drops, applied with the S3 API after the stack (see completeBuckets). */
+  buckets: Array<{ logicalId: string; name: string; applied: string[] }>;
   /** The log groups, created with the Logs API after the stack (see createLogGroups). */
   logGroups: { names: string[]; withRetention: number; withKmsKey: number; withDataProtection: number; dataProtectionUnsupported: boolean };
-  timings: { packageMs: number; tableMs: number; stackMs: number; logGroupsMs: number };
+  timings: { packageMs: number; tableMs: number; stackMs: number; logGroupsMs: number; bucketsMs: number };
 }
 
 const noop = (): void => {};
@@ -196,13 +225,36 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
 export function splitTemplate(
   template: CfnTemplate,
   literals: Readonly<Record<string, string>> = {},
-): { template: CfnTemplate; skipped: Array<{ logicalId: string; type: string; reason: string }> } {
+): {
+  template: CfnTemplate;
+  skipped: Array<{ logicalId: string; type: string; reason: string }>;
+  adjusted: Array<{ logicalId: string; change: string }>;
+} {
   const keep = new Set<string>();
   const skipped: Array<{ logicalId: string; type: string; reason: string }> = [];
+  const adjusted: Array<{ logicalId: string; change: string }> = [];
   for (const [id, res] of Object.entries(template.Resources)) {
-    if (DEPLOYED_TYPES.has(res.Type)) keep.add(id);
-    else skipped.push({ logicalId: id, type: res.Type, reason: SKIPPED[res.Type] ?? 'not deployed locally' });
+    if (DEPLOYED_TYPES.has(res.Type) && SKIPPED_RESOURCES[id] === undefined) keep.add(id);
+    else skipped.push({ logicalId: id, type: res.Type, reason: SKIPPED_RESOURCES[id] ?? SKIPPED[res.Type] ?? 'not deployed locally' });
   }
+  /**
+   * A bucket notification to a function that is not deployed: dropped (S3 would refuse a notification to a
+   * function that does not exist). The only property of a kept resource that may lose a reference.
+   */
+  const withoutLeftOutNotifications = (id: string, res: CfnResource): void => {
+    const notifications = res.Properties?.['NotificationConfiguration'] as Record<string, unknown> | undefined;
+    const lambdas = notifications?.['LambdaConfigurations'] as Array<Record<string, unknown>> | undefined;
+    if (res.Type !== 'AWS::S3::Bucket' || !notifications || !lambdas) return;
+    const kept = lambdas.filter((c) => {
+      const fn = (c['Function'] as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt']?.[0];
+      if (fn === undefined || keep.has(fn)) return true;
+      adjusted.push({ logicalId: id, change: `notification ${String(c['Event'])} to ${fn} dropped (the function is not deployed)` });
+      return false;
+    });
+    if (kept.length > 0) notifications['LambdaConfigurations'] = kept;
+    else delete notifications['LambdaConfigurations'];
+    if (Object.keys(notifications).length === 0) delete res.Properties!['NotificationConfiguration'];
+  };
   const rewrite = (value: unknown, where: string): unknown => {
     if (Array.isArray(value)) return value.map((v) => rewrite(v, where));
     if (value === null || typeof value !== 'object') return value;
@@ -224,8 +276,10 @@ export function splitTemplate(
     if (keys.length === 1 && keys[0] === 'Fn::Sub') {
       const sub = obj['Fn::Sub'];
       const text = Array.isArray(sub) ? String(sub[0]) : String(sub);
+      // The two-argument form's own variables are not resources.
+      const locals = Array.isArray(sub) && sub[1] !== null && typeof sub[1] === 'object' ? Object.keys(sub[1] as object) : [];
       for (const m of text.matchAll(/\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}/g)) {
-        if (!keep.has(m[1]!)) throw new MissingLiteral(`${where} substitutes ${m[1]}, which is not deployed locally`);
+        if (!keep.has(m[1]!) && !locals.includes(m[1]!)) throw new MissingLiteral(`${where} substitutes ${m[1]}, which is not deployed locally`);
       }
     }
     return Object.fromEntries(keys.map((k) => [k, rewrite(obj[k], where)]));
@@ -233,6 +287,7 @@ export function splitTemplate(
   const resources: Record<string, CfnResource> = {};
   for (const id of keep) {
     const res = structuredClone(template.Resources[id]!);
+    withoutLeftOutNotifications(id, res);
     if (res.DependsOn !== undefined) {
       const deps = (Array.isArray(res.DependsOn) ? res.DependsOn : [res.DependsOn]).filter((d) => keep.has(d));
       if (deps.length > 0) res.DependsOn = deps;
@@ -249,7 +304,7 @@ export function splitTemplate(
     }
   }
   const out: CfnTemplate = { ...structuredClone(template), Resources: resources, Outputs: outputs };
-  return { template: out, skipped };
+  return { template: out, skipped, adjusted };
 }
 
 class MissingLiteral extends Error {}
@@ -263,7 +318,7 @@ interface TableProperties {
   AttributeDefinitions: Array<{ AttributeName: string; AttributeType: 'S' | 'N' | 'B' }>;
   KeySchema: Array<{ AttributeName: string; KeyType: 'HASH' | 'RANGE' }>;
   TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
-  SSESpecification?: { SSEEnabled: boolean };
+  SSESpecification?: { SSEEnabled: boolean; SSEType?: 'KMS' | 'AES256' };
   PointInTimeRecoverySpecification?: { PointInTimeRecoveryEnabled: boolean };
 }
 
@@ -286,7 +341,9 @@ async function createTable(target: LocalTarget, props: TableProperties, log: (li
           BillingMode: props.BillingMode === 'PAY_PER_REQUEST' ? 'PAY_PER_REQUEST' : 'PROVISIONED',
           AttributeDefinitions: props.AttributeDefinitions,
           KeySchema: props.KeySchema,
-          SSESpecification: props.SSESpecification ? { Enabled: props.SSESpecification.SSEEnabled } : undefined,
+          SSESpecification: props.SSESpecification
+            ? { Enabled: props.SSESpecification.SSEEnabled, ...(props.SSESpecification.SSEType ? { SSEType: props.SSESpecification.SSEType } : {}) }
+            : undefined,
         }),
       );
     } catch (err) {
@@ -380,7 +437,7 @@ export function stackNameFor(stage: string): string {
   return `didit-kms-gateway-${stage}`.replace(/[^A-Za-z0-9-]/g, '-');
 }
 
-/** Packages (unless given a template), creates the table, then creates the stack; see the file comment. */
+/** Packages (unless given a template), creates the tables, then creates the stack; see the file comment. */
 export async function deployLocal(opts: DeployLocalOptions): Promise<DeployedLocal> {
   const log = opts.log ?? noop;
   const stackName = opts.stackName ?? stackNameFor(opts.stage);
@@ -393,19 +450,20 @@ export async function deployLocal(opts: DeployLocalOptions): Promise<DeployedLoc
 
   t0 = Date.now();
   const literals: Record<string, string> = {};
-  let table: DeployedLocal['table'];
+  const tables: DeployedLocal['tables'] = [];
   for (const [id, res] of Object.entries(packaged.Resources)) {
     if (res.Type !== 'AWS::DynamoDB::Table') continue;
     const props = res.Properties as unknown as TableProperties;
     const arn = await createTable(opts, props, log);
     literals[id] = props.TableName;
     literals[`${id}.Arn`] = arn;
-    table = { logicalId: id, name: props.TableName, arn };
+    tables.push({ logicalId: id, name: props.TableName, arn });
     log(`[deploy-local] DynamoDB table ${props.TableName} (TTL, SSE, PITR as declared) at ${opts.dynamodbEndpoint ?? opts.endpoint}`);
   }
   const tableMs = Date.now() - t0;
 
-  const { template, skipped } = splitTemplate(packaged, literals);
+  const { template, skipped, adjusted } = splitTemplate(packaged, literals);
+  for (const a of adjusted) log(`[deploy-local] ${a.logicalId}: ${a.change}`);
   t0 = Date.now();
   const cfn = cfnClient(opts);
   try {
@@ -439,16 +497,21 @@ export async function deployLocal(opts: DeployLocalOptions): Promise<DeployedLoc
     const stackMs = Date.now() - t0;
     t0 = Date.now();
     const logGroups = await createLogGroups(opts, packaged, resources, log);
+    const logGroupsMs = Date.now() - t0;
+    t0 = Date.now();
+    const buckets = await completeBuckets(opts, template, resources, log);
     return {
       stackName,
       stage: opts.stage,
       template,
       resources,
       skipped,
-      table,
+      adjusted,
+      tables,
       outputs,
       logGroups,
-      timings: { packageMs, tableMs, stackMs, logGroupsMs: Date.now() - t0 },
+      buckets,
+      timings: { packageMs, tableMs, stackMs, logGroupsMs, bucketsMs: Date.now() - t0 },
     };
   } finally {
     cfn.destroy();
@@ -524,6 +587,94 @@ async function createLogGroups(
   return result;
 }
 
+/**
+ * The bucket properties LocalStack 4.14's AWS::S3::Bucket provider ignores (it applies the public access block,
+ * ownership controls, notifications, versioning, tags, the bucket policy resource), set with the S3 API once
+ * the stack exists: `BucketEncryption` (its KMS key resolved to the deployed key's ARN) and
+ * `LifecycleConfiguration` (translated from CloudFormation's shape; anything this does not know is an error,
+ * not a silent drop). Nothing in the stack refers to these properties.
+ */
+async function completeBuckets(
+  target: LocalTarget,
+  deployedTemplate: CfnTemplate,
+  created: StackResourceSummary[],
+  log: (line: string) => void,
+): Promise<DeployedLocal['buckets']> {
+  const physical = new Map(created.map((r) => [r.LogicalResourceId ?? '', r.PhysicalResourceId ?? '']));
+  const config = { endpoint: target.endpoint, region: target.region, credentials: { ...target.credentials }, maxAttempts: 3 };
+  const s3 = new S3Client({ ...config, forcePathStyle: true });
+  const kms = new KMSClient(config);
+  const out: DeployedLocal['buckets'] = [];
+  try {
+    for (const [id, res] of Object.entries(deployedTemplate.Resources)) {
+      if (res.Type !== 'AWS::S3::Bucket') continue;
+      const name = physical.get(id);
+      if (!name) throw new Error(`bucket ${id} was not created`);
+      const props = res.Properties ?? {};
+      const applied: string[] = [];
+      const encryption = props['BucketEncryption'] as
+        | { ServerSideEncryptionConfiguration?: Array<{ ServerSideEncryptionByDefault?: { SSEAlgorithm: string; KMSMasterKeyID?: unknown }; BucketKeyEnabled?: boolean }> }
+        | undefined;
+      if (encryption?.ServerSideEncryptionConfiguration) {
+        const rules: ServerSideEncryptionRule[] = [];
+        for (const rule of encryption.ServerSideEncryptionConfiguration) {
+          const byDefault = rule.ServerSideEncryptionByDefault;
+          let kmsKeyId: string | undefined;
+          const keyRef = (byDefault?.KMSMasterKeyID as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt']?.[0];
+          if (keyRef) {
+            const keyId = physical.get(keyRef);
+            if (!keyId) throw new Error(`bucket ${id}: key ${keyRef} was not created`);
+            kmsKeyId = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.Arn;
+          } else if (typeof byDefault?.KMSMasterKeyID === 'string') {
+            kmsKeyId = byDefault.KMSMasterKeyID;
+          }
+          rules.push({
+            ApplyServerSideEncryptionByDefault: byDefault
+              ? { SSEAlgorithm: byDefault.SSEAlgorithm as 'aws:kms', ...(kmsKeyId ? { KMSMasterKeyID: kmsKeyId } : {}) }
+              : undefined,
+            BucketKeyEnabled: rule.BucketKeyEnabled === true,
+          });
+        }
+        await s3.send(new PutBucketEncryptionCommand({ Bucket: name, ServerSideEncryptionConfiguration: { Rules: rules } }));
+        applied.push('BucketEncryption');
+      }
+      const lifecycle = props['LifecycleConfiguration'] as
+        | {
+            Rules?: Array<{
+              Id?: string;
+              Status: 'Enabled' | 'Disabled';
+              Prefix?: string;
+              ExpirationInDays?: number;
+              AbortIncompleteMultipartUpload?: { DaysAfterInitiation: number };
+            }>;
+          }
+        | undefined;
+      if (lifecycle?.Rules) {
+        const rules: LifecycleRule[] = lifecycle.Rules.map((rule) => {
+          const known = ['Id', 'Status', 'Prefix', 'ExpirationInDays', 'AbortIncompleteMultipartUpload'];
+          const unknown = Object.keys(rule).filter((k) => !known.includes(k));
+          if (unknown.length > 0) throw new Error(`bucket ${id}: lifecycle rule properties deploy-local does not translate: ${unknown.join(', ')}`);
+          return {
+            ID: rule.Id,
+            Status: rule.Status,
+            Filter: { Prefix: rule.Prefix ?? '' },
+            ...(rule.ExpirationInDays !== undefined ? { Expiration: { Days: rule.ExpirationInDays } } : {}),
+            ...(rule.AbortIncompleteMultipartUpload ? { AbortIncompleteMultipartUpload: rule.AbortIncompleteMultipartUpload } : {}),
+          };
+        });
+        await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: name, LifecycleConfiguration: { Rules: rules } }));
+        applied.push('LifecycleConfiguration');
+      }
+      if (applied.length > 0) log(`[deploy-local] bucket ${name}: ${applied.join(', ')} set with the S3 API (LocalStack's CloudFormation drops them)`);
+      out.push({ logicalId: id, name, applied });
+    }
+  } finally {
+    s3.destroy();
+    kms.destroy();
+  }
+  return out;
+}
+
 async function deleteLogGroups(target: LocalTarget, names: readonly string[]): Promise<void> {
   const logs = new CloudWatchLogsClient({ endpoint: target.endpoint, region: target.region, credentials: { ...target.credentials }, maxAttempts: 3 });
   try {
@@ -537,10 +688,10 @@ async function deleteLogGroups(target: LocalTarget, names: readonly string[]): P
   }
 }
 
-/** Deletes the stack and the table (idempotent). */
+/** Deletes the stack and the tables (idempotent). */
 export async function removeLocal(
   target: LocalTarget,
-  deployed: Pick<DeployedLocal, 'stackName' | 'table' | 'logGroups'>,
+  deployed: Pick<DeployedLocal, 'stackName' | 'tables' | 'logGroups'>,
   timeoutMs = 120_000,
 ): Promise<void> {
   await deleteLogGroups(target, deployed.logGroups.names);
@@ -551,7 +702,7 @@ export async function removeLocal(
   } finally {
     cfn.destroy();
   }
-  if (deployed.table) await deleteTable(target, deployed.table.name);
+  for (const table of deployed.tables) await deleteTable(target, table.name);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -595,18 +746,20 @@ function summary(d: DeployedLocal, target: LocalTarget): string {
     '',
     `stack ${d.stackName} (stage ${d.stage}) deployed to ${target.endpoint} (region ${target.region})`,
     `  timings: package ${(d.timings.packageMs / 1000).toFixed(1)} s, table ${(d.timings.tableMs / 1000).toFixed(1)} s, ` +
-      `stack ${(d.timings.stackMs / 1000).toFixed(1)} s, log groups ${(d.timings.logGroupsMs / 1000).toFixed(1)} s`,
+      `stack ${(d.timings.stackMs / 1000).toFixed(1)} s, log groups ${(d.timings.logGroupsMs / 1000).toFixed(1)} s, buckets ${(d.timings.bucketsMs / 1000).toFixed(1)} s`,
+    ...d.buckets.filter((b) => b.applied.length > 0).map((b) => `  bucket ${b.name}: ${b.applied.join(', ')} set with the S3 API after the stack`),
     `  log groups: ${d.logGroups.withRetention} with retention, ${d.logGroups.withKmsKey} with the logs KMS key, data protection ` +
       `${d.logGroups.dataProtectionUnsupported ? 'not supported by the emulator (checked on the template instead)' : d.logGroups.withDataProtection}`,
     '  created:',
     ...[...byType].sort().map(([type, n]) => `    ${String(n).padStart(3)} ${type}`),
-    ...(d.table ? [`      1 AWS::DynamoDB::Table (SDK, at ${target.dynamodbEndpoint ?? target.endpoint}): ${d.table.name}`] : []),
+    ...d.tables.map((table) => `      1 AWS::DynamoDB::Table (SDK, at ${target.dynamodbEndpoint ?? target.endpoint}): ${table.name}`),
     `      ${String(d.logGroups.names.length).padStart(3)} AWS::Logs::LogGroup (Logs API, after the stack)`,
     '  left out:',
     ...[...skippedByType]
       .filter(([type]) => type !== 'AWS::DynamoDB::Table' && type !== 'AWS::Logs::LogGroup')
       .sort()
       .map(([type, { n, reason }]) => `    ${String(n).padStart(3)} ${type}: ${reason}`),
+    ...(d.adjusted.length > 0 ? ['  changed for the emulator:', ...d.adjusted.map((a) => `    ${a.logicalId}: ${a.change}`)] : []),
     '  outputs:',
     ...Object.entries(d.outputs).map(([k, v]) => `    ${k} = ${v}`),
     '',
@@ -677,7 +830,7 @@ async function main(): Promise<void> {
   if (started.length === 0) return;
   if (args.exit) {
     await removeLocal(target, deployed);
-    log('[deploy-local] --exit: stack and table deleted');
+    log('[deploy-local] --exit: stack and tables deleted');
     await stopAll();
     return;
   }

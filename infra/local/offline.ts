@@ -43,6 +43,11 @@ const CONFIG_VARIABLES = new Set([
   'DIDIT_BASE_URL',
   'DIDIT_CA_FILE',
   'CIPHERTEXT_TTL_SECONDS',
+  // serverless.yml's `local` params of the job and upload functions.
+  'JOBS_TABLE',
+  'JOBS_QUEUE_URL',
+  'UPLOAD_BUCKET',
+  'UPLOAD_KMS_KEY_ID',
   'OFFLINE_HTTP_PORT',
   'OFFLINE_LAMBDA_PORT',
   'DIDIT_ESBUILD_WORK_FOLDER',

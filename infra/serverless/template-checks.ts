@@ -203,6 +203,29 @@ export function collectStatements(t: CfnTemplate): FoundStatement[] {
   return out;
 }
 
+/** The `BucketName` (a literal or an `Fn::Sub` template) of each S3 bucket of the template that names itself. */
+function bucketNames(t: CfnTemplate): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [id, res] of Object.entries(t.Resources)) {
+    if (res.Type !== 'AWS::S3::Bucket') continue;
+    const name = props(res)['BucketName'];
+    const text = typeof name === 'string' ? name : isObject(name) && typeof name['Fn::Sub'] === 'string' ? name['Fn::Sub'] : undefined;
+    if (text) out.set(id, text);
+  }
+  return out;
+}
+
+/**
+ * An S3 ARN string (`arn:${AWS::Partition}:s3:::<name>[/<key>]`) of a bucket of the template, as
+ * `<bucket logical id>[/<key>]`; undefined for anything else.
+ */
+function s3ArnTarget(t: CfnTemplate, text: string): string | undefined {
+  const m = /^arn:(?:aws|\$\{AWS::Partition\}):s3:::([^/]+)(\/.*)?$/.exec(text);
+  if (!m) return undefined;
+  for (const [id, name] of bucketNames(t)) if (name === m[1]) return `${id}${m[2] ?? ''}`;
+  return undefined;
+}
+
 function lambdaFunctions(t: CfnTemplate): Array<[string, CfnResource]> {
   return Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
 }
@@ -260,7 +283,17 @@ export function checkRouteAuthorization(
 // ---------------------------------------------------------------------------------------------------------
 // 2. wildcards in identity policies
 
-/** No role has a wildcard action or resource on KMS, Secrets Manager, SQS, S3, DynamoDB or EventBridge. */
+/** S3 actions on objects: the only ones that may take a key-prefix resource (see checkNoSensitiveWildcards). */
+const S3_OBJECT_ACTIONS = new Set(['s3:getobject', 's3:putobject', 's3:deleteobject', 's3:getobjectversion', 's3:deleteobjectversion']);
+
+/**
+ * No role has a wildcard action or resource on KMS, Secrets Manager, SQS, S3, DynamoDB or EventBridge.
+ *
+ * One explicit exception, because S3 objects cannot be named one by one: S3 OBJECT actions (Get/Put/Delete
+ * Object) may name `arn:…:s3:::<bucket>/<prefix>/*`, where the bucket is a bucket of this template (by its
+ * name) and the prefix is a literal, non-empty folder; `<bucket>/*` (the whole bucket), a wildcard in the
+ * bucket name or the prefix, or a bucket-level action on such a resource are still violations.
+ */
 export function checkNoSensitiveWildcards(t: CfnTemplate): string[] {
   const v: string[] = [];
   for (const f of collectStatements(t)) {
@@ -285,9 +318,14 @@ export function checkNoSensitiveWildcards(t: CfnTemplate): string[] {
     if (!sensitive) continue;
     const resources = asArray(s.Resource as unknown);
     if (resources.length === 0) v.push(`${f.where}: no Resource`);
+    const objectActionsOnly = actions.length > 0 && actions.every((a) => S3_OBJECT_ACTIONS.has(a.toLowerCase()));
     for (const r of resources.flatMap((x) => expandIf(x))) {
       for (const text of stringsIn(r)) {
-        if (/[*?]/.test(text.replace(/\$\{[^}]+\}/g, ''))) v.push(`${f.where}: wildcard resource ${text} for ${actions.join(',')}`);
+        if (!/[*?]/.test(text.replace(/\$\{[^}]+\}/g, ''))) continue;
+        const target = s3ArnTarget(t, text);
+        // `<bucket id>/<literal prefix>/*`: objects under a fixed folder of a bucket of this template.
+        if (objectActionsOnly && target !== undefined && /^[A-Za-z0-9]+\/[^*?]+\/\*$/.test(target)) continue;
+        v.push(`${f.where}: wildcard resource ${text} for ${actions.join(',')}`);
       }
     }
   }
@@ -303,7 +341,8 @@ const PURPOSE = 'kms:EncryptionContext:purpose';
  * Every statement that allows kms:Decrypt (identity or key policy) is bound to an encryption context: the
  * gateway's `purpose` (with `stage` and `service`), or Secrets Manager's own envelope call (`kms:ViaService`
  * on secretsmanager and the secret's ARN as context), or, in a key policy, CloudWatch Logs for named log
- * groups (`kms:EncryptionContext:aws:logs:arn`).
+ * groups (`kms:EncryptionContext:aws:logs:arn`), or S3's own calls for a bucket's objects (`kms:ViaService` on
+ * s3 and `kms:EncryptionContext:aws:s3:arn` naming a bucket of this template or its objects).
  */
 export function checkDecryptConditions(t: CfnTemplate): string[] {
   const v: string[] = [];
@@ -324,7 +363,14 @@ export function checkDecryptConditions(t: CfnTemplate): string[] {
       continue;
     }
     if (viaService !== undefined) {
-      if (!stringsIn(viaService).some((x) => x.startsWith('secretsmanager.'))) v.push(`${f.where}: kms:ViaService is not Secrets Manager`);
+      const services = stringsIn(viaService);
+      if (services.length > 0 && services.every((x) => x.startsWith('s3.'))) {
+        const s3Arns = stringsIn(conditionValue(s, ['StringEquals', 'StringLike', 'ArnEquals', 'ArnLike'], 'kms:EncryptionContext:aws:s3:arn'));
+        if (s3Arns.length === 0) v.push(`${f.where}: S3 decrypt without kms:EncryptionContext:aws:s3:arn`);
+        for (const arn of s3Arns) if (s3ArnTarget(t, arn) === undefined) v.push(`${f.where}: S3 decrypt for ${arn}, not a bucket of this template`);
+        continue;
+      }
+      if (!services.every((x) => x.startsWith('secretsmanager.'))) v.push(`${f.where}: kms:ViaService is neither Secrets Manager nor S3`);
       if (secretArn === undefined) v.push(`${f.where}: Secrets Manager decrypt without kms:EncryptionContext:SecretARN`);
       continue;
     }
@@ -338,8 +384,9 @@ export function checkDecryptConditions(t: CfnTemplate): string[] {
 // 4. who may use the secrets key
 
 /**
- * In the key policy of `keyId`: kms:Decrypt under a purpose only for the function roles the access model
- * says read that purpose; kms:Encrypt for function roles only under didit-webhook-secret and only for the
+ * In the key policy of `keyId`: kms:Decrypt under a purpose only for (and for every one of) the function roles
+ * the access model says read that purpose; kms:GenerateDataKey (outside Secrets Manager) only under
+ * didit-job-result and only for the job worker; kms:Encrypt for function roles only under didit-webhook-secret and only for the
  * sealing functions (anything else that may Encrypt is the sealer param, not a function role); every use
  * statement is narrowed by `aws:PrincipalArn`; no statement grants use to the account as a whole; the
  * administration statement grants no cryptographic use and no CreateGrant.
@@ -355,10 +402,15 @@ export function checkSecretsKeyUse(t: CfnTemplate, keyId = 'DiditSecretsKey', ac
     const role = roleOfFunction(res);
     if (fn && role) roleOf.set(role, fn);
   }
+  const rolesWhere = (pick: (a: FunctionAccess) => boolean) => new Set(access.filter(pick).map((a) => logicalIds(a).role));
   const expected = {
-    'didit-api-key': new Set(access.filter((a) => a.readsApiKey).map((a) => logicalIds(a).role)),
-    'didit-webhook-secret': new Set(access.filter((a) => a.readsWebhookSecret).map((a) => logicalIds(a).role)),
+    'didit-api-key': rolesWhere((a) => a.readsApiKey),
+    'didit-webhook-secret': rolesWhere((a) => a.readsWebhookSecret),
+    'didit-job-result': rolesWhere((a) => a.jobResults === 'open'),
   };
+  // kms:GenerateDataKey outside Secrets Manager: only the job worker, only for job results.
+  const dataKeyRoles = rolesWhere((a) => a.jobResults === 'seal');
+  const covered = new Set<string>();
   const useActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:CreateGrant'];
   for (const f of collectStatements(t).filter((x) => x.resourceId === keyId)) {
     const s = f.statement;
@@ -384,6 +436,7 @@ export function checkSecretsKeyUse(t: CfnTemplate, keyId = 'DiditSecretsKey', ac
       if (purposes.length !== 1) v.push(`${f.where}: kms:Decrypt must name exactly one purpose`);
       const want = expected[purposes[0] as keyof typeof expected];
       if (want) {
+        covered.add(`kms:Decrypt ${purposes[0]}`);
         const got = new Set(roles);
         const missing = [...want].filter((r) => !got.has(r));
         const extra = roles.filter((r) => !want.has(r));
@@ -391,10 +444,79 @@ export function checkSecretsKeyUse(t: CfnTemplate, keyId = 'DiditSecretsKey', ac
         if (extra.length) v.push(`${f.where}: roles that may decrypt ${purposes[0]} but do not need to: ${extra.join(', ')}`);
       }
     }
+    if (uses.includes('kms:GenerateDataKey')) {
+      covered.add('kms:GenerateDataKey didit-job-result');
+      const nonRoles = arns.filter((a) => getAttTarget(a) === undefined);
+      if (nonRoles.length > 0) v.push(`${f.where}: kms:GenerateDataKey for a principal that is not a function role: ${JSON.stringify(nonRoles)}`);
+      if (purposes.length !== 1 || purposes[0] !== 'didit-job-result') v.push(`${f.where}: function roles may kms:GenerateDataKey only under didit-job-result`);
+      const missing = [...dataKeyRoles].filter((r) => !roles.includes(r));
+      const extra = roles.filter((r) => !dataKeyRoles.has(r));
+      if (missing.length) v.push(`${f.where}: roles that should generate job-result data keys but cannot: ${missing.join(', ')}`);
+      if (extra.length) v.push(`${f.where}: roles that may generate data keys but do not seal job results: ${extra.join(', ')}`);
+    }
     if (uses.includes('kms:Encrypt') && roles.length > 0) {
       if (purposes.length !== 1 || purposes[0] !== 'didit-webhook-secret') v.push(`${f.where}: function roles may kms:Encrypt only under didit-webhook-secret`);
       for (const role of roles) if (!roleOf.get(role)?.sealsWebhookSecret) v.push(`${f.where}: ${role} may kms:Encrypt but does not seal`);
     }
+  }
+  // Every use the access model needs has a statement (an IAM Allow alone does not open a key).
+  for (const [purpose, roles] of Object.entries(expected)) {
+    if (roles.size > 0 && !covered.has(`kms:Decrypt ${purpose}`)) v.push(`${keyId}: no key policy statement lets ${[...roles].join(', ')} decrypt ${purpose}`);
+  }
+  if (dataKeyRoles.size > 0 && !covered.has('kms:GenerateDataKey didit-job-result')) {
+    v.push(`${keyId}: no key policy statement lets ${[...dataKeyRoles].join(', ')} generate didit-job-result data keys`);
+  }
+  return v;
+}
+
+/**
+ * In the key policy of `keyId` (the uploads key): every use is S3's, on behalf of a named function role
+ * (account root + `aws:PrincipalArn`, `kms:ViaService` s3 and `kms:EncryptionContext:aws:s3:arn` naming a bucket
+ * of this template): kms:GenerateDataKey for exactly the presigning functions, kms:Decrypt for exactly the
+ * intake functions, nothing else (no Encrypt, ReEncrypt, grants).
+ */
+export function checkUploadsKeyUse(t: CfnTemplate, keyId = 'UploadsKey', access: readonly FunctionAccess[] = functionAccess()): string[] {
+  const v: string[] = [];
+  const rolesWhere = (pick: (a: FunctionAccess) => boolean) => new Set(access.filter(pick).map((a) => logicalIds(a).role));
+  const want: Record<string, Set<string>> = {
+    'kms:GenerateDataKey': rolesWhere((a) => a.uploads === 'presign'),
+    'kms:Decrypt': rolesWhere((a) => a.uploads === 'intake'),
+  };
+  const key = t.Resources[keyId];
+  if (key?.Type !== 'AWS::KMS::Key') {
+    return Object.values(want).some((r) => r.size > 0) ? [`${keyId}: no such KMS key, but the access model uses it`] : [];
+  }
+  const useActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:CreateGrant'];
+  const granted: Record<string, Set<string>> = { 'kms:GenerateDataKey': new Set(), 'kms:Decrypt': new Set() };
+  for (const f of collectStatements(t).filter((x) => x.resourceId === keyId)) {
+    const s = f.statement;
+    const uses = useActions.filter((a) => allows(s, a));
+    if (uses.length === 0) continue;
+    const principalArns = asArray(conditionValue(s, ['ArnEquals', 'ArnLike'], 'aws:PrincipalArn') as unknown);
+    const roles = principalArns.map(getAttTarget).filter((r): r is string => r !== undefined);
+    if (!isAccountRoot(s.Principal) || principalArns.length === 0 || roles.length !== principalArns.length) {
+      v.push(`${f.where}: ${uses.join(',')} must be granted to function roles by name (account root + aws:PrincipalArn)`);
+      continue;
+    }
+    const via = stringsIn(conditionValue(s, ['StringEquals'], 'kms:ViaService'));
+    const s3Arns = stringsIn(conditionValue(s, ['StringEquals', 'StringLike', 'ArnEquals', 'ArnLike'], 'kms:EncryptionContext:aws:s3:arn'));
+    if (via.length === 0 || !via.every((x) => x.startsWith('s3.'))) v.push(`${f.where}: not limited to S3 (kms:ViaService)`);
+    if (s3Arns.length === 0 || s3Arns.some((a) => s3ArnTarget(t, a) === undefined)) v.push(`${f.where}: not limited to a bucket of this template (kms:EncryptionContext:aws:s3:arn)`);
+    for (const use of uses) {
+      const set = granted[use];
+      if (!set) {
+        v.push(`${f.where}: allows ${use}`);
+        continue;
+      }
+      for (const role of roles) set.add(role);
+    }
+  }
+  for (const [action, roles] of Object.entries(want)) {
+    const got = granted[action]!;
+    const missing = [...roles].filter((r) => !got.has(r));
+    const extra = [...got].filter((r) => !roles.has(r));
+    if (missing.length) v.push(`${keyId}: roles that need ${action} but cannot: ${missing.join(', ')}`);
+    if (extra.length) v.push(`${keyId}: roles that may ${action} but do not need to: ${extra.join(', ')}`);
   }
   return v;
 }
@@ -425,19 +547,83 @@ export function checkKeys(t: CfnTemplate): string[] {
 const EXPECTED_BASE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
 export function expectedActions(fn: FunctionAccess): string[] {
-  const out = [
-    ...EXPECTED_BASE,
-    ...(fn.readsApiKey || fn.readsWebhookSecret ? ['secretsmanager:GetSecretValue', 'kms:Decrypt'] : []),
-    ...(fn.sealsWebhookSecret ? ['secretsmanager:PutSecretValue', 'kms:Encrypt', 'kms:GenerateDataKey'] : []),
-    ...(fn.usesDedupeTable ? ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] : []),
-    ...(fn.publishesEvents ? ['events:PutEvents'] : []),
-  ];
+  return [...new Set([...EXPECTED_BASE, ...expectedGrants(fn).map((g) => g.split(' on ')[0]!)])].sort();
+}
+
+const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+
+/**
+ * What the access model says a function may do, as `<action> on <resource>` (logical ids; a KMS key with the
+ * condition that scopes it: `[purpose=…]` or `[via secretsmanager|s3]`; S3 objects as `<bucket id>/<prefix>/*`).
+ * Its log-group permissions are not listed: checkLogPermissionsScoped checks those.
+ */
+export function expectedGrants(fn: FunctionAccess): string[] {
+  const out: string[] = [];
+  const on = (resource: string, ...actions: string[]) => out.push(...actions.map((a) => `${a} on ${resource}`));
+  const secretsKey = 'DiditSecretsKey';
+  if (fn.readsApiKey) {
+    on('DiditApiKeySecret', 'secretsmanager:GetSecretValue');
+    on(`${secretsKey}[purpose=didit-api-key]`, 'kms:Decrypt');
+    on(`${secretsKey}[via secretsmanager]`, 'kms:Decrypt');
+  }
+  if (fn.readsWebhookSecret) {
+    on('DiditWebhookSecret', 'secretsmanager:GetSecretValue');
+    on(`${secretsKey}[purpose=didit-webhook-secret]`, 'kms:Decrypt');
+    on(`${secretsKey}[via secretsmanager]`, 'kms:Decrypt');
+  }
+  if (fn.sealsWebhookSecret) {
+    on('DiditWebhookSecret', 'secretsmanager:PutSecretValue');
+    on(`${secretsKey}[purpose=didit-webhook-secret]`, 'kms:Encrypt');
+    on(`${secretsKey}[via secretsmanager]`, 'kms:GenerateDataKey');
+  }
+  if (fn.usesDedupeTable) on('WebhookIdempotencyTable', ...ITEM_ACTIONS);
+  if (fn.publishesEvents) on('DiditEventBus', 'events:PutEvents');
+  on('JobsTable', ...fn.jobsTable.map((a) => `dynamodb:${a}`));
+  if (fn.jobsQueue === 'send') on('JobsQueue', 'sqs:SendMessage');
+  if (fn.jobsQueue === 'consume') on('JobsQueue', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility');
+  if (fn.jobResults === 'seal') on(`${secretsKey}[purpose=didit-job-result]`, 'kms:GenerateDataKey');
+  if (fn.jobResults === 'open') on(`${secretsKey}[purpose=didit-job-result]`, 'kms:Decrypt');
+  if (fn.uploads === 'presign') {
+    on('UploadIntakeBucket/intake/*', 's3:PutObject');
+    on('UploadsKey[via s3]', 'kms:GenerateDataKey');
+  }
+  if (fn.uploads === 'intake') {
+    on('UploadIntakeBucket/intake/*', 's3:GetObject', 's3:DeleteObject');
+    on('UploadIntakeBucket[prefix=intake/*]', 's3:ListBucket');
+    on('UploadsKey[via s3]', 'kms:Decrypt');
+  }
+  if (fn.sendsToTriggerDlq) on('TriggerDeadLetterQueue', 'sqs:SendMessage');
   return [...new Set(out)].sort();
+}
+
+/** `<action> on <resource>` for each Allow of an identity statement (see expectedGrants); logs excluded. */
+function grantsOf(t: CfnTemplate, s: Statement): string[] {
+  const resources = asArray(s.Resource as unknown).flatMap((r) => expandIf(r));
+  const names = resources.map((r): string => {
+    const id = getAttTarget(r) ?? refTarget(r);
+    if (id !== undefined) {
+      if (t.Resources[id]?.Type !== 'AWS::KMS::Key') return id;
+      const purpose = stringsIn(conditionValue(s, ['StringEquals'], PURPOSE));
+      const via = stringsIn(conditionValue(s, ['StringEquals'], 'kms:ViaService'));
+      if (purpose.length === 1 && via.length === 0) return `${id}[purpose=${purpose[0]}]`;
+      if (via.length === 1 && purpose.length === 0) return `${id}[via ${via[0]!.split('.')[0]}]`;
+      return `${id}[${JSON.stringify(s.Condition ?? null)}]`;
+    }
+    const text = stringsIn(r).join('');
+    const target = s3ArnTarget(t, text) ?? text;
+    // A bucket-level grant names the key prefixes it is limited to (s3:ListBucket under intake/ only).
+    const prefixes = stringsIn(conditionValue(s, ['StringEquals', 'StringLike'], 's3:prefix'));
+    return prefixes.length > 0 ? `${target}[prefix=${prefixes.join('|')}]` : target;
+  });
+  return actionsOf(s)
+    .filter((a) => !a.toLowerCase().startsWith('logs:'))
+    .flatMap((a) => names.map((n) => `${a} on ${n}`));
 }
 
 /**
  * Each Lambda function has its own role, used by no other function, with no managed policies, whose
- * permissions (inline + attached AWS::IAM::Policy) are exactly what the access model says it uses.
+ * permissions (inline + attached AWS::IAM::Policy) are exactly what the access model says it uses: the same
+ * actions, each on the same resources (and, on a KMS key, under the same purpose or service; expectedGrants).
  */
 export function checkRolePerFunction(t: CfnTemplate, access: readonly FunctionAccess[] = functionAccess()): string[] {
   const v: string[] = [];
@@ -457,11 +643,20 @@ export function checkRolePerFunction(t: CfnTemplate, access: readonly FunctionAc
       v.push(`${id}: not a function of the access model`);
       continue;
     }
-    const granted = [...new Set(statements.filter((f) => f.roles.includes(role) && f.statement.Effect === 'Allow').flatMap((f) => actionsOf(f.statement)))].sort();
+    const allowed = statements.filter((f) => f.roles.includes(role) && f.statement.Effect === 'Allow');
+    const granted = [...new Set(allowed.flatMap((f) => actionsOf(f.statement)))].sort();
     const want = expectedActions(fn);
     if (JSON.stringify(granted) !== JSON.stringify(want)) {
       v.push(`${role} (${fn.name}): grants [${granted.join(', ')}], expected [${want.join(', ')}]`);
+      continue;
     }
+    // The right actions: now on the right resources, under the right KMS conditions.
+    const grants = new Set(allowed.flatMap((f) => grantsOf(t, f.statement)));
+    const wantGrants = new Set(expectedGrants(fn));
+    const extra = [...grants].filter((g) => !wantGrants.has(g)).sort();
+    const missing = [...wantGrants].filter((g) => !grants.has(g)).sort();
+    if (extra.length) v.push(`${role} (${fn.name}): grants ${extra.join('; ')}, which the access model does not`);
+    if (missing.length) v.push(`${role} (${fn.name}): lacks ${missing.join('; ')}`);
   }
   for (const [role, fns] of users) if (fns.length > 1) v.push(`${role} is shared by ${fns.join(', ')}`);
   return v;
@@ -514,43 +709,157 @@ export function checkLogGroups(t: CfnTemplate): string[] {
 // ---------------------------------------------------------------------------------------------------------
 // 7. queues and buckets
 
-/** Every SQS queue is encrypted; every queue that is not itself a dead-letter queue has one. */
+/** SQS's longest retention (14 days): what a dead-letter queue keeps its messages for. */
+export const DLQ_RETENTION_SECONDS = 1_209_600;
+
+/**
+ * The SQS queues of the template that are DEAD-LETTER queues, by what sends failures to them: another queue's
+ * `RedrivePolicy.deadLetterTargetArn`, a Lambda `EventInvokeConfig`'s or `EventSourceMapping`'s on-failure
+ * destination, or an EventBridge rule target's `DeadLetterConfig`. Being a DLQ is decided by these references,
+ * never by the queue's name or by its own properties.
+ */
+export function deadLetterQueues(t: CfnTemplate): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const mark = (arn: unknown, by: string) => {
+    const id = getAttTarget(arn);
+    if (id && t.Resources[id]?.Type === 'AWS::SQS::Queue') out.set(id, [...(out.get(id) ?? []), by]);
+  };
+  for (const [id, res] of Object.entries(t.Resources)) {
+    const p = props(res);
+    if (res.Type === 'AWS::SQS::Queue') mark((p['RedrivePolicy'] as Record<string, unknown> | undefined)?.['deadLetterTargetArn'], `${id}.RedrivePolicy`);
+    if (res.Type === 'AWS::Lambda::EventInvokeConfig' || res.Type === 'AWS::Lambda::EventSourceMapping') {
+      const onFailure = (p['DestinationConfig'] as Record<string, Record<string, unknown>> | undefined)?.['OnFailure'];
+      mark(onFailure?.['Destination'], `${id}.OnFailure`);
+    }
+    if (res.Type === 'AWS::Events::Rule') {
+      for (const target of asArray(p['Targets'] as Array<Record<string, unknown>>)) {
+        mark((target['DeadLetterConfig'] as Record<string, unknown> | undefined)?.['Arn'], `${id}.DeadLetterConfig`);
+      }
+    }
+  }
+  return out;
+}
+
+function deniesWithoutTls(s: Statement): boolean {
+  const secure = s.Condition?.['Bool']?.['aws:SecureTransport'];
+  return s.Effect === 'Deny' && (secure === false || secure === 'false') && (s.Principal === '*' || stringsIn(s.Principal).includes('*'));
+}
+
+/**
+ * Queues:
+ *   - every queue: server-side encryption (KmsMasterKeyId or SqsManagedSseEnabled), and a queue policy that
+ *     denies requests without TLS; a policy statement that allows an AWS service (EventBridge, S3, SNS…) to
+ *     send names the one source it serves (`aws:SourceArn`, exact);
+ *   - a queue that is NOT a dead-letter queue (see deadLetterQueues) has one: `RedrivePolicy` with a
+ *     `deadLetterTargetArn` of this template and a `maxReceiveCount`;
+ *   - a dead-letter queue needs no dead-letter queue of its own and must not have one (what fails there would
+ *     move on silently), and keeps its messages for SQS's maximum, 14 days: it is where failures wait for a
+ *     person, not a retry stage.
+ */
 export function checkQueues(t: CfnTemplate): string[] {
   const v: string[] = [];
   const queues = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue');
-  const dlqs = new Set<string>();
-  for (const [, res] of queues) {
-    const target = (props(res)['RedrivePolicy'] as Record<string, unknown> | undefined)?.['deadLetterTargetArn'];
-    const id = getAttTarget(target);
-    if (id) dlqs.add(id);
-  }
+  const dlqs = deadLetterQueues(t);
+  const policies = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::SQS::QueuePolicy');
+  const decide = conditionDecider(t);
   for (const [id, res] of queues) {
     const p = props(res);
     if (p['KmsMasterKeyId'] === undefined && p['SqsManagedSseEnabled'] !== true) v.push(`${id}: no SSE (KmsMasterKeyId or SqsManagedSseEnabled: true)`);
-    const target = (p['RedrivePolicy'] as Record<string, unknown> | undefined)?.['deadLetterTargetArn'];
-    if (!dlqs.has(id) && target === undefined) v.push(`${id}: no dead-letter queue (RedrivePolicy.deadLetterTargetArn)`);
+    const redrive = p['RedrivePolicy'] as Record<string, unknown> | undefined;
+    if (dlqs.has(id)) {
+      if (redrive !== undefined) v.push(`${id}: a dead-letter queue (of ${dlqs.get(id)!.join(', ')}) must not have a RedrivePolicy of its own`);
+      if (p['MessageRetentionPeriod'] !== DLQ_RETENTION_SECONDS) v.push(`${id}: a dead-letter queue must keep messages ${DLQ_RETENTION_SECONDS} s (14 days), has ${String(p['MessageRetentionPeriod'] ?? 'the 4-day default')}`);
+    } else {
+      const target = getAttTarget(redrive?.['deadLetterTargetArn']);
+      if (redrive?.['deadLetterTargetArn'] === undefined) v.push(`${id}: no dead-letter queue (RedrivePolicy.deadLetterTargetArn)`);
+      else if (!target || t.Resources[target]?.Type !== 'AWS::SQS::Queue') v.push(`${id}: its dead-letter queue is not a queue of this template`);
+      if (redrive !== undefined && typeof redrive['maxReceiveCount'] !== 'number') v.push(`${id}: RedrivePolicy without maxReceiveCount`);
+    }
+    const own = policies.filter(([, pol]) => asArray(props(pol)['Queues'] as unknown[]).some((q) => refTarget(q) === id));
+    const statements = own.flatMap(([pid, pol]) => statementsOf(props(pol)['PolicyDocument']).map((s) => [pid, s] as const));
+    if (!statements.some(([, s]) => deniesWithoutTls(s))) v.push(`${id}: no queue policy denying aws:SecureTransport = false`);
+    for (const [pid, s] of statements) {
+      if (s.Effect !== 'Allow') continue;
+      if (principalServices(s).length === 0) {
+        v.push(`${pid}[${s.Sid ?? '?'}]: allows a principal that is not an AWS service: use IAM policies`);
+        continue;
+      }
+      const source = expandIf(conditionValue(s, ['ArnEquals', 'StringEquals'], 'aws:SourceArn'), decide).flatMap(stringsIn);
+      if (source.length === 0) v.push(`${pid}[${s.Sid ?? '?'}]: a service may send without an exact aws:SourceArn`);
+      for (const text of source) if (/[*?]/.test(text.replace(/\$\{[^}]+\}/g, ''))) v.push(`${pid}[${s.Sid ?? '?'}]: wildcard aws:SourceArn ${text}`);
+    }
   }
   return v;
 }
 
-/** Every S3 bucket blocks all public access and has a bucket policy that denies requests without TLS. */
+/**
+ * Every S3 bucket (the stack's own and serverless's deployment bucket): blocks all public access; has default
+ * encryption; keeps ACLs disabled when it sets object ownership (BucketOwnerEnforced); has a bucket policy
+ * that denies requests without TLS. A bucket encrypted by default with a KMS key of this template also
+ * refuses uploads that do not ask for that key themselves (a Deny of s3:PutObject unless
+ * `s3:x-amz-server-side-encryption` is aws:kms, and one unless `…-aws-kms-key-id` is that key), so no object
+ * lands there under another key or SSE-S3.
+ */
 export function checkBuckets(t: CfnTemplate): string[] {
   const v: string[] = [];
   const policies = Object.values(t.Resources).filter((r) => r.Type === 'AWS::S3::BucketPolicy');
+  let buckets = 0;
   for (const [id, res] of Object.entries(t.Resources)) {
     if (res.Type !== 'AWS::S3::Bucket') continue;
-    const pab = props(res)['PublicAccessBlockConfiguration'] as Record<string, unknown> | undefined;
+    buckets++;
+    const p = props(res);
+    const pab = p['PublicAccessBlockConfiguration'] as Record<string, unknown> | undefined;
     for (const flag of ['BlockPublicAcls', 'BlockPublicPolicy', 'IgnorePublicAcls', 'RestrictPublicBuckets']) {
       if (pab?.[flag] !== true) v.push(`${id}: PublicAccessBlockConfiguration.${flag} is not true`);
     }
-    const denyNonTls = policies
-      .filter((pol) => refTarget(props(pol)['Bucket']) === id)
-      .flatMap((pol) => statementsOf(props(pol)['PolicyDocument']))
-      .some((s) => {
-        const secure = s.Condition?.['Bool']?.['aws:SecureTransport'];
-        return s.Effect === 'Deny' && (secure === false || secure === 'false') && (s.Principal === '*' || stringsIn(s.Principal).includes('*'));
-      });
-    if (!denyNonTls) v.push(`${id}: no bucket policy denying aws:SecureTransport = false`);
+    const ownership = (p['OwnershipControls'] as { Rules?: Array<Record<string, unknown>> } | undefined)?.Rules ?? [];
+    for (const rule of ownership) if (rule['ObjectOwnership'] !== 'BucketOwnerEnforced') v.push(`${id}: ObjectOwnership ${String(rule['ObjectOwnership'])} enables ACLs`);
+    const sse = ((p['BucketEncryption'] as { ServerSideEncryptionConfiguration?: Array<Record<string, unknown>> } | undefined)?.ServerSideEncryptionConfiguration ?? [])
+      .map((c) => c['ServerSideEncryptionByDefault'] as Record<string, unknown> | undefined)
+      .filter((d): d is Record<string, unknown> => d !== undefined);
+    if (sse.length === 0) v.push(`${id}: no default encryption (BucketEncryption)`);
+    const statements = policies.filter((pol) => refTarget(props(pol)['Bucket']) === id).flatMap((pol) => statementsOf(props(pol)['PolicyDocument']));
+    if (!statements.some(deniesWithoutTls)) v.push(`${id}: no bucket policy denying aws:SecureTransport = false`);
+    for (const d of sse) {
+      const key = getAttTarget(d['KMSMasterKeyID']) ?? refTarget(d['KMSMasterKeyID']);
+      if (d['SSEAlgorithm'] !== 'aws:kms' || !key || t.Resources[key]?.Type !== 'AWS::KMS::Key') continue;
+      const denyPut = statements.filter((s) => s.Effect === 'Deny' && actionsOf(s).some((a) => actionMatches(a, 's3:PutObject')) && (s.Principal === '*' || stringsIn(s.Principal).includes('*')));
+      const requires = (name: string, ok: (value: unknown) => boolean) =>
+        denyPut.some((s) => {
+          const value = conditionValue(s, ['StringNotEquals'], name);
+          return value !== undefined && ok(value) && Object.keys(s.Condition ?? {}).length === 1 && Object.keys(s.Condition?.['StringNotEquals'] ?? {}).length === 1;
+        });
+      if (!requires('s3:x-amz-server-side-encryption', (x) => x === 'aws:kms')) v.push(`${id}: no bucket policy denying uploads without SSE-KMS (s3:x-amz-server-side-encryption)`);
+      if (!requires('s3:x-amz-server-side-encryption-aws-kms-key-id', (x) => (getAttTarget(x) ?? refTarget(x)) === key)) {
+        v.push(`${id}: no bucket policy denying uploads under a key other than ${key} (s3:x-amz-server-side-encryption-aws-kms-key-id)`);
+      }
+    }
+  }
+  if (buckets === 0) v.push('no S3 bucket');
+  return v;
+}
+
+/**
+ * Every Lambda permission for an AWS service names the one source it serves (`SourceArn`); for S3, whose
+ * bucket ARNs carry no account, also `SourceAccount` (a bucket of that name in another account must not
+ * invoke the function).
+ */
+export function checkLambdaPermissions(t: CfnTemplate): string[] {
+  const v: string[] = [];
+  for (const [id, res] of Object.entries(t.Resources)) {
+    if (res.Type !== 'AWS::Lambda::Permission') continue;
+    const p = props(res);
+    const principal = String(p['Principal'] ?? '');
+    if (!principal.endsWith('.amazonaws.com')) {
+      v.push(`${id}: invocable by ${principal || 'nobody named'}, not an AWS service`);
+      continue;
+    }
+    const source = stringsIn(p['SourceArn']).join('');
+    if (p['SourceArn'] === undefined) v.push(`${id}: ${principal} may invoke without a SourceArn`);
+    if (principal === 's3.amazonaws.com') {
+      if (p['SourceAccount'] === undefined) v.push(`${id}: S3 may invoke without a SourceAccount`);
+      if (/[*?]/.test(source.replace(/\$\{[^}]+\}/g, ''))) v.push(`${id}: wildcard SourceArn ${source}`);
+    }
   }
   return v;
 }
@@ -678,12 +987,14 @@ export const CHECKS = {
   checkNoSensitiveWildcards,
   checkDecryptConditions,
   checkSecretsKeyUse: (t: CfnTemplate) => checkSecretsKeyUse(t),
+  checkUploadsKeyUse: (t: CfnTemplate) => checkUploadsKeyUse(t),
   checkKeys,
   checkRolePerFunction: (t: CfnTemplate) => checkRolePerFunction(t),
   checkLogPermissionsScoped,
   checkLogGroups,
   checkQueues,
   checkBuckets,
+  checkLambdaPermissions,
   checkSecrets: (t: CfnTemplate) => checkSecrets(t),
   checkEnvironment,
   checkApiStage,

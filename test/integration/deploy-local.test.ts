@@ -6,6 +6,20 @@ import { DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToL
 import { CloudWatchLogsClient, DescribeLogGroupsCommand, type LogGroup } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DescribeKeyCommand, GetKeyRotationStatusCommand, KMSClient, ListAliasesCommand } from '@aws-sdk/client-kms';
+import {
+  DeleteObjectCommand,
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketNotificationConfigurationCommand,
+  GetBucketOwnershipControlsCommand,
+  GetBucketPolicyCommand,
+  GetBucketVersioningCommand,
+  GetPublicAccessBlockCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DescribeSecretCommand, GetResourcePolicyCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployLocal, type DeployedLocal, removeLocal, type LocalTarget } from '../../infra/local/deploy-local.ts';
@@ -55,7 +69,7 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
     packageDir = mkdtempSync(join(tmpdir(), 'didit-deploy-local-'));
     deployed = await deployLocal({ ...target, stage: STAGE, packageDir, log: (line) => log.push(line) });
     process.stderr.write(
-      `[deploy-local] stage ${STAGE}: ${deployed.resources.length} stack resources + table in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
+      `[deploy-local] stage ${STAGE}: ${deployed.resources.length} stack resources + ${deployed.tables.length} tables in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
         `(package ${(deployed.timings.packageMs / 1000).toFixed(1)} s, table ${(deployed.timings.tableMs / 1000).toFixed(1)} s, stack ${(deployed.timings.stackMs / 1000).toFixed(1)} s)\n`,
     );
   }, 240_000);
@@ -78,6 +92,11 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
     const skippedTypes = new Set(deployed!.skipped.map((s) => s.type));
     expect(skippedTypes).toContain('AWS::Lambda::Function');
     expect(skippedTypes).toContain('AWS::ApiGateway::RestApi');
+    // The event-driven functions' wiring goes with them; serverless's deployment bucket stays out.
+    for (const type of ['AWS::Lambda::EventSourceMapping', 'AWS::Lambda::EventInvokeConfig', 'AWS::Events::Rule']) expect(skippedTypes).toContain(type);
+    expect(deployed!.skipped.map((s) => s.logicalId)).toEqual(expect.arrayContaining(['ServerlessDeploymentBucket', 'ServerlessDeploymentBucketPolicy']));
+    // The one property changed for the emulator: the bucket notification to onUpload (not deployed).
+    expect(deployed!.adjusted).toEqual([{ logicalId: 'UploadIntakeBucket', change: expect.stringMatching(/OnUploadLambdaFunction dropped/) }]);
     for (const s of deployed!.skipped) expect(s.reason.length).toBeGreaterThan(5);
     // Every kept resource made it into the stack.
     expect(deployed!.resources.map((r) => r.LogicalResourceId).sort()).toEqual(Object.keys(deployed!.template.Resources).filter((id) => {
@@ -157,7 +176,8 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
   it('the idempotency table (on the DynamoDB endpoint): key id, TTL on expiration, SSE, point-in-time recovery', async () => {
     const ddb = new DynamoDBClient({ ...clientConfig, endpoint: target.dynamodbEndpoint });
     try {
-      const name = deployed!.table!.name;
+      const table = deployed!.tables.find((x) => x.logicalId === 'WebhookIdempotencyTable')!;
+      const name = table.name;
       expect(name).toBe(`didit-kms-gateway-${STAGE}-webhook-idempotency`);
       const { Table } = await ddb.send(new DescribeTableCommand({ TableName: name }));
       expect(Table?.KeySchema).toEqual([{ AttributeName: 'id', KeyType: 'HASH' }]);
@@ -168,9 +188,114 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
       const backups = await ddb.send(new DescribeContinuousBackupsCommand({ TableName: name }));
       expect(backups.ContinuousBackupsDescription?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus).toBe('ENABLED');
       // The roles were deployed with the table's literal ARN in place of Fn::GetAtt.
-      expect(JSON.stringify(deployed!.template.Resources['DiditWebhookLambdaRole'])).toContain(deployed!.table!.arn);
+      expect(JSON.stringify(deployed!.template.Resources['DiditWebhookLambdaRole'])).toContain(table.arn);
     } finally {
       ddb.destroy();
+    }
+  });
+
+  it('the jobs table (on the DynamoDB endpoint): jobId, TTL on expiresAt, SSE (KMS), point-in-time recovery', async () => {
+    const ddb = new DynamoDBClient({ ...clientConfig, endpoint: target.dynamodbEndpoint });
+    try {
+      expect(deployed!.tables.map((x) => x.logicalId).sort()).toEqual(['JobsTable', 'WebhookIdempotencyTable']);
+      const table = deployed!.tables.find((x) => x.logicalId === 'JobsTable')!;
+      expect(table.name).toBe(`didit-kms-gateway-${STAGE}-jobs`);
+      const { Table } = await ddb.send(new DescribeTableCommand({ TableName: table.name }));
+      expect(Table?.KeySchema).toEqual([{ AttributeName: 'jobId', KeyType: 'HASH' }]);
+      expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+      expect(Table?.SSEDescription).toMatchObject({ Status: 'ENABLED', SSEType: 'KMS' });
+      const ttl = await ddb.send(new DescribeTimeToLiveCommand({ TableName: table.name }));
+      expect(ttl.TimeToLiveDescription).toMatchObject({ AttributeName: 'expiresAt', TimeToLiveStatus: 'ENABLED' });
+      const backups = await ddb.send(new DescribeContinuousBackupsCommand({ TableName: table.name }));
+      expect(backups.ContinuousBackupsDescription?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus).toBe('ENABLED');
+      // The job functions' roles name it by its literal ARN.
+      for (const role of ['SubmitJobLambdaRole', 'GetJobLambdaRole', 'JobWorkerLambdaRole']) {
+        expect(JSON.stringify(deployed!.template.Resources[role])).toContain(table.arn);
+      }
+    } finally {
+      ddb.destroy();
+    }
+  });
+
+  it('the job queue, its dead-letter queue and the trigger dead-letter queue: SSE, redrive, retention, TLS-only policies', async () => {
+    const sqs = new SQSClient(clientConfig);
+    const attributesOf = async (name: string) => {
+      const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+      const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
+      return Attributes ?? {};
+    };
+    const policyOf = (attributes: Record<string, string>) =>
+      JSON.parse(attributes['Policy'] ?? '{"Statement":[]}') as { Statement: Array<{ Sid?: string; Effect: string; Principal: unknown; Condition?: Record<string, any> }> };
+    try {
+      const jobs = await attributesOf(`didit-kms-gateway-${STAGE}-jobs`);
+      const dlq = await attributesOf(`didit-kms-gateway-${STAGE}-jobs-dlq`);
+      const trigger = await attributesOf(`didit-kms-gateway-${STAGE}-trigger-dlq`);
+      expect(jobs).toMatchObject({
+        VisibilityTimeout: '540',
+        MessageRetentionPeriod: '345600',
+        ReceiveMessageWaitTimeSeconds: '20',
+        MaximumMessageSize: '262144',
+        SqsManagedSseEnabled: 'true',
+      });
+      expect(JSON.parse(jobs['RedrivePolicy']!)).toEqual({ deadLetterTargetArn: dlq['QueueArn'], maxReceiveCount: 5 });
+      expect(deployed!.outputs['JobsQueueUrl']).toMatch(new RegExp(`/didit-kms-gateway-${STAGE}-jobs$`));
+      for (const q of [dlq, trigger]) {
+        expect(q).toMatchObject({ MessageRetentionPeriod: '1209600', SqsManagedSseEnabled: 'true' });
+        expect(q['RedrivePolicy']).toBeUndefined();
+      }
+      expect(JSON.parse(dlq['RedriveAllowPolicy']!)).toEqual({ redrivePermission: 'byQueue', sourceQueueArns: [jobs['QueueArn']] });
+      for (const q of [jobs, dlq, trigger]) {
+        const deny = policyOf(q).Statement.find((st) => st.Sid === 'DenyWithoutTls');
+        expect(deny).toMatchObject({ Effect: 'Deny', Principal: '*' });
+      }
+      // EventBridge may put the sign-up rule's failed deliveries there: that rule only (default bus).
+      const allow = policyOf(trigger).Statement.find((st) => st.Sid === 'SignupRuleDeadLetters');
+      expect(allow).toMatchObject({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' } });
+      expect(allow!.Condition!['ArnEquals']['aws:SourceArn']).toBe(`arn:aws:events:${em.region}:000000000000:rule/didit-kms-gateway-${STAGE}-signup`);
+    } finally {
+      sqs.destroy();
+    }
+  });
+
+  it('the upload intake bucket: SSE-KMS with the uploads key, public access blocked, ACLs off, no versioning, 1-day lifecycle, TLS-only policy', async () => {
+    const s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
+    const kms = new KMSClient(clientConfig);
+    try {
+      const bucket = physical('UploadIntakeBucket');
+      expect(bucket).toBe(`didit-kms-gateway-${STAGE}-intake-000000000000-${em.region}`);
+      expect(deployed!.outputs['UploadIntakeBucketName']).toBe(bucket);
+      // LocalStack's CloudFormation drops these two: deploy-local sets them with the S3 API from the template.
+      expect(deployed!.buckets).toEqual([{ logicalId: 'UploadIntakeBucket', name: bucket, applied: ['BucketEncryption', 'LifecycleConfiguration'] }]);
+      const { KeyMetadata } = await kms.send(new DescribeKeyCommand({ KeyId: physical('UploadsKey') }));
+      expect(KeyMetadata).toMatchObject({ KeySpec: 'SYMMETRIC_DEFAULT', Enabled: true });
+      expect((await kms.send(new GetKeyRotationStatusCommand({ KeyId: KeyMetadata!.KeyId! }))).KeyRotationEnabled).toBe(true);
+      expect(KeyMetadata!.KeyId).not.toBe(physical('DiditSecretsKey'));
+      const { ServerSideEncryptionConfiguration } = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+      expect(ServerSideEncryptionConfiguration?.Rules).toEqual([
+        { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KeyMetadata!.Arn }, BucketKeyEnabled: true },
+      ]);
+      const { PublicAccessBlockConfiguration } = await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }));
+      expect(PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      const { OwnershipControls } = await s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket }));
+      expect(OwnershipControls?.Rules).toEqual([{ ObjectOwnership: 'BucketOwnerEnforced' }]);
+      expect((await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }))).Status).toBeUndefined();
+      const { Rules } = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+      expect(Rules?.find((r) => r.ID === 'ExpireIntake')).toMatchObject({ Status: 'Enabled', Expiration: { Days: 1 } });
+      expect(Rules?.find((r) => r.ID === 'AbortIncompleteMultipartUploads')).toMatchObject({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } });
+      const policy = JSON.parse((await s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy ?? '{}') as { Statement: Array<{ Sid: string; Effect: string }> };
+      expect(policy.Statement.map((st) => `${st.Effect} ${st.Sid}`).sort()).toEqual(['Deny DenyUploadsWithAnotherKey', 'Deny DenyUploadsWithoutSseKms', 'Deny DenyWithoutTls']);
+      // The notification to onUpload is not here (the function is not deployed; see `adjusted`).
+      const notifications = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket }));
+      expect(notifications.LambdaFunctionConfigurations ?? []).toEqual([]);
+      // An upload as createUploadUrl's presigned PUT makes it: SSE-KMS headers naming the uploads key.
+      const key = `intake/idVerification/deploy-local/${randomBytes(8).toString('hex')}/front_image`;
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from('not an image'), ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KeyMetadata!.Arn }));
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(head).toMatchObject({ ServerSideEncryption: 'aws:kms', SSEKMSKeyId: KeyMetadata!.Arn });
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    } finally {
+      s3.destroy();
+      kms.destroy();
     }
   });
 

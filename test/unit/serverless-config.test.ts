@@ -6,8 +6,21 @@ import { OPERATIONS, operationNamed } from '../../lib/operations/table.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';
 import { SERVICE_NAME } from '../../lib/sealed-key/encryption-context.ts';
 import { functionAccess } from '../../infra/serverless/access.ts';
-import { API_AUTHORIZER, DOCS_FUNCTION, renderFunctionsYaml, WEBHOOK_FUNCTION } from '../../infra/serverless/functions.ts';
-import { renderPrincipalsYaml, renderResourcesYaml } from '../../infra/serverless/resources.ts';
+import {
+  API_AUTHORIZER,
+  DOCS_FUNCTION,
+  EVENT_FUNCTIONS,
+  renderFunctionsYaml,
+  SIGNUP_EVENT_PATTERN as RULE_PATTERN,
+  SIGNUP_RULE_NAME,
+  WEBHOOK_FUNCTION,
+} from '../../infra/serverless/functions.ts';
+import { renderPrincipalsYaml, renderResourcesYaml, UPLOAD_BUCKET_NAME } from '../../infra/serverless/resources.ts';
+import { loadJobConfig } from '../../lib/jobs/config.ts';
+import { loadConfig } from '../../lib/runtime/config.ts';
+import { loadSignupConfig } from '../../lib/triggers/config.ts';
+import { SIGNUP_EVENT_PATTERN } from '../../lib/triggers/signup.ts';
+import { loadIntakeConfig, loadPresignConfig } from '../../lib/uploads/config.ts';
 
 // serverless.yml takes its functions, per-function resources and policy principals from files generated
 // from the operation table. The packaged template itself is checked by template-security.test.ts.
@@ -17,9 +30,13 @@ interface HttpEvent {
 interface Fn {
   handler: string;
   timeout: number;
+  memorySize?: number;
   role: string;
   environment?: Record<string, string>;
   events: HttpEvent[];
+  maximumRetryAttempts?: number;
+  maximumEventAge?: number;
+  destinations?: unknown;
 }
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 // Plain js-yaml: serverless.yml must not use CloudFormation short-form tags (!Ref), or this throws.
@@ -30,7 +47,7 @@ const config = load(text) as {
   functions: string;
   resources: unknown[];
   custom: { principals: string };
-  params: { default: Record<string, unknown> };
+  params: { default: Record<string, unknown>; local: Record<string, unknown> };
   provider: { environment: Record<string, string>; runtime: string; iam?: unknown };
 };
 const generated = read('infra/serverless/functions.yml');
@@ -54,8 +71,12 @@ describe('serverless.yml and the operation table', () => {
     expect(config.params.default['apiAuthorizer']).toBe('aws_iam');
   });
 
-  it('has exactly one function per operation, plus the documentation function and the webhook receiver', () => {
-    expect(Object.keys(functions).sort()).toEqual([...Object.keys(OPERATIONS), DOCS_FUNCTION.name, WEBHOOK_FUNCTION.name].sort());
+  it('has exactly one function per operation, plus the documentation function, the webhook receiver and the event-driven functions', () => {
+    expect(Object.keys(functions).sort()).toEqual(
+      [...Object.keys(OPERATIONS), DOCS_FUNCTION.name, WEBHOOK_FUNCTION.name, ...EVENT_FUNCTIONS.map((fn) => fn.name)].sort(),
+    );
+    expect(EVENT_FUNCTIONS.map((fn) => fn.name).sort()).toEqual(['createUploadUrl', 'getJob', 'jobWorker', 'onSignup', 'onUpload', 'submitJob']);
+    for (const fn of EVENT_FUNCTIONS) expect(Object.keys(OPERATIONS)).not.toContain(fn.name);
     expect(Object.keys(OPERATIONS)).not.toContain(DOCS_FUNCTION.name);
     expect(Object.keys(OPERATIONS)).not.toContain(WEBHOOK_FUNCTION.name);
   });
@@ -109,6 +130,133 @@ describe('serverless.yml and the operation table', () => {
       expect(fn.timeout * 1000).toBeGreaterThan(spec.timeoutMs);
     });
   }
+
+  const GATEWAY_ENV = ['SEALED_KEY_SECRET_ID', 'KMS_KEY_ID', 'DIDIT_BASE_URL', 'DIDIT_CA_FILE', 'CIPHERTEXT_TTL_SECONDS'];
+  const eventFunctions: Record<string, { handler: string; timeout: number; memorySize?: number; env: string[] }> = {
+    submitJob: { handler: 'functions/jobs.submitJob', timeout: 10, env: ['JOBS_TABLE', 'JOBS_QUEUE_URL', 'JOB_TTL_SECONDS', 'JOB_MAX_MESSAGE_BYTES'] },
+    getJob: { handler: 'functions/jobs.getJob', timeout: 10, env: ['JOBS_TABLE', 'JOB_RESULT_KMS_KEY_ID'] },
+    jobWorker: {
+      handler: 'functions/jobs.worker',
+      timeout: 90,
+      memorySize: 512,
+      env: [...GATEWAY_ENV, 'JOBS_TABLE', 'IDEMPOTENCY_TABLE', 'EVENT_BUS_NAME', 'JOB_RESULT_KMS_KEY_ID', 'JOB_TTL_SECONDS'],
+    },
+    createUploadUrl: {
+      handler: 'functions/uploads.createUploadUrl',
+      timeout: 10,
+      env: ['UPLOAD_BUCKET', 'UPLOAD_KMS_KEY_ID', 'UPLOAD_URL_EXPIRES_SECONDS', 'S3_FORCE_PATH_STYLE'],
+    },
+    onUpload: {
+      handler: 'functions/uploads.onUpload',
+      timeout: 90,
+      memorySize: 1024,
+      env: [...GATEWAY_ENV, 'UPLOAD_BUCKET', 'IDEMPOTENCY_TABLE', 'EVENT_BUS_NAME', 'S3_FORCE_PATH_STYLE'],
+    },
+    onSignup: {
+      handler: 'functions/signup.onSignup',
+      timeout: 20,
+      env: [...GATEWAY_ENV, 'IDEMPOTENCY_TABLE', 'EVENT_BUS_NAME', 'DEFAULT_WORKFLOW_ID', 'SIGNUP_CALLBACK_URL'],
+    },
+  };
+  for (const [name, want] of Object.entries(eventFunctions)) {
+    it(`${name}: handler, timeout, memory and exactly its environment (STAGE comes from the provider)`, () => {
+      const fn = functions[name]!;
+      expect(fn.handler).toBe(want.handler);
+      expect(fn.timeout).toBe(want.timeout);
+      expect(fn.memorySize).toBe(want.memorySize);
+      expect(Object.keys(fn.environment ?? {}).sort()).toEqual([...want.env].sort());
+    });
+  }
+
+  it('the job and upload routes: IAM (the API authoriser), one path parameter `id` for both job routes', () => {
+    const http = (name: string) => (functions[name]!.events as Array<{ http?: unknown }>).map((e) => e.http);
+    expect(http('submitJob')).toEqual([{ method: 'post', path: '/v1/jobs/{id}', authorizer: API_AUTHORIZER, request: { parameters: { paths: { id: true } } } }]);
+    expect(http('getJob')).toEqual([{ method: 'get', path: '/v1/jobs/{id}', authorizer: API_AUTHORIZER, request: { parameters: { paths: { id: true } } } }]);
+    expect(http('createUploadUrl')).toEqual([{ method: 'post', path: '/v1/uploads', authorizer: API_AUTHORIZER }]);
+    // No route of the table under /v1/jobs or /v1/uploads.
+    expect(Object.values(OPERATIONS).filter((op) => /^\/v1\/(jobs|uploads)(\/|$)/.test(op.route.path as string))).toEqual([]);
+  });
+
+  it('the worker: SQS on JobsQueue, batches of 5 within 1 s, partial batch failures, at most 5 concurrent batches', () => {
+    const fn = functions['jobWorker']!;
+    expect(fn.events).toEqual([
+      {
+        sqs: {
+          arn: { 'Fn::GetAtt': ['JobsQueue', 'Arn'] },
+          batchSize: 5,
+          maximumBatchingWindow: 1,
+          functionResponseType: 'ReportBatchItemFailures',
+          maximumConcurrency: 5,
+        },
+      },
+    ]);
+  });
+
+  it('the triggers: onUpload has no serverless event (the bucket notification is in serverless.yml); both retry twice then go to TriggerDeadLetterQueue', () => {
+    const dlq = { onFailure: { type: 'sqs', arn: { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] } } };
+    expect(functions['onUpload']).toMatchObject({ maximumRetryAttempts: 2, maximumEventAge: 3600, destinations: dlq });
+    expect(functions['onUpload']!.events).toBeUndefined();
+    expect(functions['onSignup']).toMatchObject({ maximumRetryAttempts: 2, destinations: dlq });
+    expect(functions['onSignup']!.events).toEqual([
+      {
+        eventBridge: {
+          name: SIGNUP_RULE_NAME,
+          eventBus: '${param:signupEventBusName}',
+          pattern: { source: ['app.users'], 'detail-type': ['user.signup'] },
+          retryPolicy: { maximumEventAge: 86400, maximumRetryAttempts: 185 },
+          deadLetterQueueArn: { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] },
+        },
+      },
+    ]);
+    // The rule matches what the handler expects (lib/triggers/signup.ts).
+    expect(RULE_PATTERN).toEqual(SIGNUP_EVENT_PATTERN);
+    // TriggerDeadLetterQueue's policy names that rule by the same name.
+    expect(text.split(`rule/${SIGNUP_RULE_NAME}`).length - 1).toBe(1);
+    expect(text.split(`rule/\${Bus}/${SIGNUP_RULE_NAME}`).length - 1).toBe(1);
+  });
+
+  it('the event-driven params: defaults as specified, the local stage path-style only, the bucket named as the roles name it', () => {
+    const d = config.params.default;
+    expect(d).toMatchObject({
+      jobTtlSeconds: 604800,
+      jobMaxMessageBytes: 262144,
+      uploadUrlExpiresSeconds: 300,
+      s3ForcePathStyle: 'false',
+      signupEventBusName: 'default',
+      defaultWorkflowId: '',
+      signupCallbackUrl: '',
+    });
+    expect(config.params.local['s3ForcePathStyle']).toBe('true');
+    expect(d['uploadBucketName']).toEqual({ 'Fn::Sub': UPLOAD_BUCKET_NAME });
+    // The bucket resource carries the same name.
+    expect(text).toContain(`BucketName:\n            Fn::Sub: ${UPLOAD_BUCKET_NAME}`);
+  });
+
+  it("each event-driven function's environment is what its code loads (names match lib/*/config.ts)", () => {
+    // The environment as the default stage resolves it: params → literal stand-ins, references → ids.
+    const resolve = (fn: Fn): NodeJS.ProcessEnv => {
+      const env: NodeJS.ProcessEnv = { STAGE: 'test' };
+      for (const [name, value] of Object.entries(fn.environment ?? {})) {
+        const param = /^\$\{param:([A-Za-z0-9]+)\}$/.exec(value)?.[1];
+        const raw = param === undefined ? value : config.params.default[param];
+        env[name] = typeof raw === 'object' ? `arn:aws:test:${name.toLowerCase()}` : String(raw);
+      }
+      return env;
+    };
+    const env = (name: string) => resolve(functions[name]!);
+    const submit = loadJobConfig(env('submitJob'));
+    expect(submit).toMatchObject({ ttlSeconds: 604800, maxMessageBytes: 262144 });
+    expect(submit.queueUrl).toBeDefined();
+    expect(loadJobConfig(env('getJob')).resultKmsKeyId).toBeDefined();
+    const worker = loadJobConfig(env('jobWorker'));
+    for (const key of ['idempotencyTable', 'eventBusName', 'resultKmsKeyId'] as const) expect(worker[key], key).toBeDefined();
+    expect(() => loadConfig(env('jobWorker'))).not.toThrow();
+    expect(loadPresignConfig(env('createUploadUrl'))).toMatchObject({ urlExpiresSeconds: 300, forcePathStyle: false });
+    expect(() => loadIntakeConfig(env('onUpload'))).not.toThrow();
+    expect(() => loadConfig(env('onUpload'))).not.toThrow();
+    expect(loadSignupConfig(env('onSignup'))).toMatchObject({ defaultWorkflowId: undefined, callbackUrl: undefined });
+    expect(() => loadConfig(env('onSignup'))).not.toThrow();
+  });
 
   it('the sealing functions are derived from the table (postprocess), not from names', () => {
     const sealing = functionAccess().filter((fn) => fn.sealsWebhookSecret).map((fn) => fn.name);

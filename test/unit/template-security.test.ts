@@ -13,6 +13,7 @@ import {
   checkDecryptConditions,
   checkEnvironment,
   checkKeys,
+  checkLambdaPermissions,
   checkLogGroups,
   checkLogPermissionsScoped,
   checkNoSensitiveWildcards,
@@ -21,7 +22,9 @@ import {
   checkRouteAuthorization,
   checkSecrets,
   checkSecretsKeyUse,
+  checkUploadsKeyUse,
   CHECKS,
+  deadLetterQueues,
   looksLikeSecretToken,
   type Statement,
 } from '../../infra/serverless/template-checks.ts';
@@ -85,11 +88,12 @@ const R = (t: CfnTemplate, id: string) => {
   if (!res) throw new Error(`no resource ${id} in the packaged template`);
   return res as { Type: string; Properties: Record<string, any>; [k: string]: any };
 };
-const keyStatement = (t: CfnTemplate, sid: string): Statement => {
-  const s = (R(t, 'DiditSecretsKey').Properties['KeyPolicy'].Statement as Statement[]).find((x) => x.Sid === sid);
-  if (!s) throw new Error(`no key policy statement ${sid}`);
+const keyStatement = (t: CfnTemplate, sid: string, keyId = 'DiditSecretsKey'): Statement => {
+  const s = (R(t, keyId).Properties['KeyPolicy'].Statement as Statement[]).find((x) => x.Sid === sid);
+  if (!s) throw new Error(`no key policy statement ${sid} in ${keyId}`);
   return s;
 };
+const resourcePolicyStatements = (t: CfnTemplate, policyId: string): Statement[] => R(t, policyId).Properties['PolicyDocument'].Statement as Statement[];
 const policyStatement = (t: CfnTemplate, policyId: string, sid: string): Statement => {
   const s = (R(t, policyId).Properties['PolicyDocument'].Statement as Statement[]).find((x) => x.Sid === sid);
   if (!s) throw new Error(`no statement ${sid} in ${policyId}`);
@@ -120,9 +124,10 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
       for (const f of findings.filter((x) => x.Level !== 'Error')) warnings.set(f.Rule.Id, (warnings.get(f.Rule.Id) ?? 0) + 1);
       // W3005: serverless adds the role of a function to its DependsOn, which Fn::GetAtt already implies
       //        (one per function; harmless).
-      // W8003: Fn::Equals of two literals, i.e. an opt-in param left unset (HasVerifier,
-      //        ManageApiGatewayAccount): the condition is decided at package time, on purpose.
-      expect(Object.fromEntries(warnings)).toEqual({ W3005: functionAccess().length, W8003: 2 });
+      // W8003: Fn::Equals of two literals, i.e. a param decided at package time, on purpose: HasVerifier and
+      //        ManageApiGatewayAccount (opt-in params left unset), SignupOnDefaultBus (which form the sign-up
+      //        rule's ARN takes in TriggerDeadLetterQueue's policy).
+      expect(Object.fromEntries(warnings)).toEqual({ W3005: functionAccess().length, W8003: 3 });
     },
     120_000,
   );
@@ -130,6 +135,81 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
   it('stays inside CloudFormation limits (500 resources, 1 MB template from S3) with room to grow', () => {
     expect(Object.keys(template.Resources).length).toBeLessThan(400);
     expect(JSON.stringify(template).length).toBeLessThan(600_000);
+  });
+
+  it('wires the event-driven functions as their authors specified (queue, bucket notification, rule, retries, alarms)', () => {
+    const r = (id: string) => R(template, id).Properties;
+    const esm = Object.values(template.Resources).filter((x) => x.Type === 'AWS::Lambda::EventSourceMapping');
+    expect(esm.map((x) => x.Properties)).toEqual([
+      {
+        BatchSize: 5,
+        MaximumBatchingWindowInSeconds: 1,
+        EventSourceArn: { 'Fn::GetAtt': ['JobsQueue', 'Arn'] },
+        FunctionName: { 'Fn::GetAtt': ['JobWorkerLambdaFunction', 'Arn'] },
+        Enabled: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 5 },
+      },
+    ]);
+    expect(r('JobsQueue')).toMatchObject({
+      VisibilityTimeout: 540,
+      MessageRetentionPeriod: 345600,
+      ReceiveMessageWaitTimeSeconds: 20,
+      MaximumMessageSize: 262144,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['JobsDeadLetterQueue', 'Arn'] }, maxReceiveCount: 5 },
+    });
+    expect(r('JobsDeadLetterQueue')['RedriveAllowPolicy']).toMatchObject({ redrivePermission: 'byQueue' });
+    expect(r('JobsTable')).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'jobId', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: false,
+    });
+    // The manifest, and only the manifest, under intake/ starts onUpload; the permission exists first.
+    expect(R(template, 'UploadIntakeBucket')['DependsOn']).toEqual(['OnUploadS3InvokePermission']);
+    expect(r('UploadIntakeBucket')['NotificationConfiguration']).toEqual({
+      LambdaConfigurations: [
+        {
+          Event: 's3:ObjectCreated:*',
+          Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'intake/' }, { Name: 'suffix', Value: '/manifest.json' }] } },
+          Function: { 'Fn::GetAtt': ['OnUploadLambdaFunction', 'Arn'] },
+        },
+      ],
+    });
+    expect(r('UploadIntakeBucket')['VersioningConfiguration']).toBeUndefined();
+    expect(r('UploadIntakeBucket')['LifecycleConfiguration'].Rules).toEqual([
+      { Id: 'ExpireIntake', Status: 'Enabled', Prefix: 'intake/', ExpirationInDays: 1 },
+      { Id: 'AbortIncompleteMultipartUploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+    ]);
+    const rules = Object.values(template.Resources).filter((x) => x.Type === 'AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    expect(rules[0]!.Properties).toMatchObject({
+      Name: 'didit-kms-gateway-test-signup',
+      EventPattern: { source: ['app.users'], 'detail-type': ['user.signup'] },
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': ['OnSignupLambdaFunction', 'Arn'] },
+          RetryPolicy: { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] } },
+        },
+      ],
+    });
+    // On the default bus (param signupEventBusName), so no EventBusName and no bus created by serverless.
+    expect(rules[0]!.Properties!['EventBusName']).toBeUndefined();
+    expect(Object.values(template.Resources).filter((x) => x.Type === 'AWS::Events::EventBus')).toHaveLength(1);
+    const dlq = { OnFailure: { Destination: { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] } } };
+    expect(r('OnUploadLambdaEvConf')).toMatchObject({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600, DestinationConfig: dlq });
+    expect(r('OnSignupLambdaEvConf')).toMatchObject({ MaximumRetryAttempts: 2, DestinationConfig: dlq });
+    for (const alarm of ['JobsDeadLetterQueueAlarm', 'JobsQueueAgeAlarm', 'JobOutcomeUnknownAlarm', 'TriggerDeadLetterQueueAlarm', 'JobWorkerErrorsAlarm']) {
+      expect(R(template, alarm).Type, alarm).toBe('AWS::CloudWatch::Alarm');
+    }
+    expect(JSON.stringify(r('JobOutcomeUnknownAlarm'))).toContain('SUM(JobOutcomeUnknown) FROM DiditKmsGateway');
+    // Timeouts and memory.
+    expect(r('JobWorkerLambdaFunction')).toMatchObject({ Timeout: 90, MemorySize: 512 });
+    expect(r('OnUploadLambdaFunction')).toMatchObject({ Timeout: 90, MemorySize: 1024 });
+    expect(r('OnSignupLambdaFunction')).toMatchObject({ Timeout: 20 });
   });
 
   for (const [name, check] of Object.entries(CHECKS)) {
@@ -168,6 +248,29 @@ describe('each assertion catches a broken template', () => {
     );
   });
 
+  it('checkNoSensitiveWildcards: the intake/ prefix is the one S3 exception; the whole bucket, any bucket, a bucket-level action on a prefix are not', () => {
+    // As packaged: s3:PutObject / GetObject / DeleteObject on <intake bucket>/intake/* pass.
+    expect(checkNoSensitiveWildcards(template)).toEqual([]);
+    const t = copy();
+    const bucketArn = 'arn:${AWS::Partition}:s3:::didit-kms-gateway-test-intake-${AWS::AccountId}-${AWS::Region}';
+    roleStatement(t, 'CreateUploadUrlLambdaRole', 'PutIntakeObjects').Resource = { 'Fn::Sub': `${bucketArn}/*` };
+    roleStatement(t, 'OnUploadLambdaRole', 'ReadAndDeleteIntakeObjects').Action = ['s3:GetObject', 's3:DeleteObject', 's3:ListBucket'];
+    roleStatement(t, 'OnUploadLambdaRole', 'ListIntakePrefix').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::*' };
+    roleStatement(t, 'JobWorkerLambdaRole', 'ConsumeJobs').Action = ['sqs:*'];
+    const u = copy();
+    // A prefix of a bucket that is not this template's.
+    roleStatement(u, 'CreateUploadUrlLambdaRole', 'PutIntakeObjects').Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::someone-elses-bucket/intake/*' };
+    expect(checkNoSensitiveWildcards(t)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/CreateUploadUrlLambdaRole.*PutIntakeObjects.*wildcard resource .*-intake-.*\/\* for s3:PutObject/),
+        expect.stringMatching(/OnUploadLambdaRole.*ReadAndDeleteIntakeObjects.*wildcard resource .*\/intake\/\* for s3:GetObject,s3:DeleteObject,s3:ListBucket/),
+        expect.stringMatching(/OnUploadLambdaRole.*ListIntakePrefix.*wildcard resource arn:\$\{AWS::Partition\}:s3:::\*/),
+        expect.stringMatching(/JobWorkerLambdaRole.*ConsumeJobs.*wildcard action sqs:\*/),
+      ]),
+    );
+    expect(checkNoSensitiveWildcards(u)).toEqual([expect.stringMatching(/PutIntakeObjects.*someone-elses-bucket\/intake\/\*/)]);
+  });
+
   it('checkDecryptConditions: Decrypt without purpose; the Secrets Manager statement without ViaService; a bare Decrypt', () => {
     const t = copy();
     delete (keyStatement(t, 'DecryptApiKeyOperationFunctionsOnly').Condition!['StringEquals'] as Record<string, unknown>)['kms:EncryptionContext:purpose'];
@@ -187,6 +290,52 @@ describe('each assertion catches a broken template', () => {
         expect.stringMatching(/DiditSecretsKey.*DecryptApiKeyOperationFunctionsOnly.*without an encryption-context purpose/),
       ]),
     );
+  });
+
+  it('checkDecryptConditions: job results without their purpose; S3 decrypt of the uploads key without the bucket context, or for another bucket', () => {
+    const t = copy();
+    delete (keyStatement(t, 'DecryptJobResultsGetJobOnly').Condition!['StringEquals'] as Record<string, unknown>)['kms:EncryptionContext:purpose'];
+    delete policyStatement(t, 'UploadsKeyIntakePolicy', 'S3DecryptsUploads').Condition!['StringLike'];
+    (keyStatement(t, 'S3DecryptsUploadsForTheIntakeTrigger', 'UploadsKey').Condition!['StringLike'] as Record<string, unknown>)['kms:EncryptionContext:aws:s3:arn'] =
+      'arn:aws:s3:::someone-elses-bucket';
+    expect(checkDecryptConditions(t)).toEqual([
+      expect.stringMatching(/DiditSecretsKey\[DecryptJobResultsGetJobOnly\].*without an encryption-context purpose/),
+      expect.stringMatching(/UploadsKey\[S3DecryptsUploadsForTheIntakeTrigger\]: S3 decrypt for arn:aws:s3:::someone-elses-bucket, not a bucket of this template/),
+      expect.stringMatching(/UploadsKeyIntakePolicy\[S3DecryptsUploads\]: S3 decrypt without kms:EncryptionContext:aws:s3:arn/),
+    ]);
+  });
+
+  it('checkSecretsKeyUse: job-result data keys for another role or purpose; no statement lets getJob decrypt results', () => {
+    const t = copy();
+    const gdk = keyStatement(t, 'GenerateJobResultKeysWorkerOnly');
+    ((gdk.Condition!['ArnEquals'] as Record<string, unknown[]>)['aws:PrincipalArn'] as unknown[]).push({ 'Fn::GetAtt': ['OnUploadLambdaRole', 'Arn'] });
+    (gdk.Condition!['StringEquals'] as Record<string, unknown>)['kms:EncryptionContext:purpose'] = 'didit-api-key';
+    const statements = R(t, 'DiditSecretsKey').Properties['KeyPolicy'].Statement as Statement[];
+    statements.splice(statements.findIndex((x) => x.Sid === 'DecryptJobResultsGetJobOnly'), 1);
+    expect(checkSecretsKeyUse(t)).toEqual([
+      expect.stringMatching(/GenerateJobResultKeysWorkerOnly.*may kms:GenerateDataKey only under didit-job-result/),
+      expect.stringMatching(/GenerateJobResultKeysWorkerOnly.*may generate data keys but do not seal job results: OnUploadLambdaRole/),
+      'DiditSecretsKey: no key policy statement lets GetJobLambdaRole decrypt didit-job-result',
+    ]);
+  });
+
+  it('checkUploadsKeyUse: the intake role may generate data keys; a use not limited to S3; Encrypt for a role; no Decrypt statement', () => {
+    const t = copy();
+    const presign = keyStatement(t, 'S3EncryptsUploadsForThePresigner', 'UploadsKey');
+    ((presign.Condition!['ArnEquals'] as Record<string, unknown[]>)['aws:PrincipalArn'] as unknown[]).push({ 'Fn::GetAtt': ['OnUploadLambdaRole', 'Arn'] });
+    delete (presign.Condition!['StringEquals'] as Record<string, unknown>)['kms:ViaService'];
+    const statements = R(t, 'UploadsKey').Properties['KeyPolicy'].Statement as Statement[];
+    const decrypt = statements.findIndex((x) => x.Sid === 'S3DecryptsUploadsForTheIntakeTrigger');
+    statements[decrypt] = { ...statements[decrypt]!, Action: 'kms:Encrypt' };
+    expect(checkUploadsKeyUse(t)).toEqual([
+      expect.stringMatching(/UploadsKey\[S3EncryptsUploadsForThePresigner\]: not limited to S3/),
+      expect.stringMatching(/UploadsKey\[S3DecryptsUploadsForTheIntakeTrigger\]: allows kms:Encrypt/),
+      'UploadsKey: roles that may kms:GenerateDataKey but do not need to: OnUploadLambdaRole',
+      'UploadsKey: roles that need kms:Decrypt but cannot: OnUploadLambdaRole',
+    ]);
+    const u = copy();
+    delete u.Resources['UploadsKey'];
+    expect(checkUploadsKeyUse(u)).toEqual(['UploadsKey: no such KMS key, but the access model uses it']);
   });
 
   it('checkSecretsKeyUse: the sealer or the docs role may Decrypt the API key; use for the whole account; sealing functions Encrypt the API key; the verifier switched on', () => {
@@ -241,6 +390,38 @@ describe('each assertion catches a broken template', () => {
     ]);
   });
 
+  it('checkRolePerFunction: the right actions on the wrong resources, under the wrong purpose, without the prefix condition', () => {
+    const t = copy();
+    // jobWorker may DeleteItem (on the idempotency table), but not on the jobs table.
+    roleStatement(t, 'JobWorkerLambdaRole', 'UseJobsTable').Action = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'];
+    // getJob decrypts job results, not the API key.
+    (policyStatement(t, 'JobResultReadPolicy', 'DecryptJobResultDataKeys').Condition!['StringEquals'] as Record<string, unknown>)['kms:EncryptionContext:purpose'] = 'didit-api-key';
+    // onUpload lists under intake/ only.
+    delete roleStatement(t, 'OnUploadLambdaRole', 'ListIntakePrefix').Condition;
+    // submitJob sends to its queue, not to the trigger DLQ.
+    roleStatement(t, 'SubmitJobLambdaRole', 'QueueJobs').Resource = { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] };
+    expect(checkRolePerFunction(t)).toEqual([
+      'GetJobLambdaRole (getJob): grants kms:Decrypt on DiditSecretsKey[purpose=didit-api-key], which the access model does not',
+      'GetJobLambdaRole (getJob): lacks kms:Decrypt on DiditSecretsKey[purpose=didit-job-result]',
+      'JobWorkerLambdaRole (jobWorker): grants dynamodb:DeleteItem on JobsTable, which the access model does not',
+      'OnUploadLambdaRole (onUpload): grants s3:ListBucket on UploadIntakeBucket, which the access model does not',
+      'OnUploadLambdaRole (onUpload): lacks s3:ListBucket on UploadIntakeBucket[prefix=intake/*]',
+      'SubmitJobLambdaRole (submitJob): grants sqs:SendMessage on TriggerDeadLetterQueue, which the access model does not',
+      'SubmitJobLambdaRole (submitJob): lacks sqs:SendMessage on JobsQueue',
+    ]);
+  });
+
+  it('checkRolePerFunction covers the event-driven functions: each has its own role with exactly its access', () => {
+    const names = ['submitJob', 'getJob', 'jobWorker', 'createUploadUrl', 'onUpload', 'onSignup'];
+    const fns = functionAccess().filter((fn) => names.includes(fn.name));
+    expect(fns.map((fn) => fn.name).sort()).toEqual([...names].sort());
+    for (const fn of fns) expect(R(template, logicalIds(fn).function).Properties['Role']).toEqual({ 'Fn::GetAtt': [logicalIds(fn).role, 'Arn'] });
+    // A sign-up function that may also read uploads is caught.
+    const t = copy();
+    roleStatement(t, 'OnSignupLambdaRole', 'SendFailedInvocations').Action = ['sqs:SendMessage', 's3:GetObject'];
+    expect(checkRolePerFunction(t)).toEqual([expect.stringMatching(/OnSignupLambdaRole \(onSignup\): grants \[.*s3:GetObject.*\], expected/)]);
+  });
+
   it('checkLogPermissionsScoped: a role that may write every Lambda log group', () => {
     const t = copy();
     roleStatement(t, 'CreateSessionLambdaRole', 'WriteOwnLogGroup').Resource = {
@@ -263,15 +444,66 @@ describe('each assertion catches a broken template', () => {
     );
   });
 
+  it('checkQueues: which queues are dead-letter queues, and why', () => {
+    // Referenced as a RedrivePolicy target, a Lambda on-failure destination, an EventBridge target DLQ.
+    expect(Object.fromEntries(deadLetterQueues(template))).toEqual({
+      JobsDeadLetterQueue: ['JobsQueue.RedrivePolicy'],
+      TriggerDeadLetterQueue: ['OnSignupLambdaEvConf.OnFailure', 'OnUploadLambdaEvConf.OnFailure', expect.stringMatching(/EventBridgeRule\.DeadLetterConfig$/)],
+    });
+  });
+
   it('checkQueues: a queue with no DLQ and no SSE (and a well-formed pair passes)', () => {
     const t = copy();
+    const denyTls = (queue: string) => ({
+      Type: 'AWS::SQS::QueuePolicy',
+      Properties: {
+        Queues: [{ Ref: queue }],
+        PolicyDocument: { Statement: [{ Effect: 'Deny', Principal: '*', Action: 'sqs:*', Resource: '*', Condition: { Bool: { 'aws:SecureTransport': false } } }] },
+      },
+    });
     t.Resources['Bad'] = { Type: 'AWS::SQS::Queue', Properties: { SqsManagedSseEnabled: false } };
-    t.Resources['Dlq'] = { Type: 'AWS::SQS::Queue', Properties: { SqsManagedSseEnabled: true } };
+    t.Resources['BadPolicy'] = denyTls('Bad');
+    t.Resources['Dlq'] = { Type: 'AWS::SQS::Queue', Properties: { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 } };
+    t.Resources['DlqPolicy'] = denyTls('Dlq');
     t.Resources['Good'] = {
       Type: 'AWS::SQS::Queue',
       Properties: { KmsMasterKeyId: 'alias/aws/sqs', RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['Dlq', 'Arn'] }, maxReceiveCount: 3 } },
     };
+    t.Resources['GoodPolicy'] = denyTls('Good');
     expect(checkQueues(t)).toEqual(['Bad: no SSE (KmsMasterKeyId or SqsManagedSseEnabled: true)', 'Bad: no dead-letter queue (RedrivePolicy.deadLetterTargetArn)']);
+  });
+
+  it('checkQueues: a dead-letter queue needs none of its own but must not have one, and keeps 14 days', () => {
+    const t = copy();
+    // The trigger DLQ given a DLQ (the jobs DLQ): not allowed; the jobs DLQ is still a DLQ (of JobsQueue).
+    R(t, 'TriggerDeadLetterQueue').Properties['RedrivePolicy'] = { deadLetterTargetArn: { 'Fn::GetAtt': ['JobsDeadLetterQueue', 'Arn'] }, maxReceiveCount: 3 };
+    R(t, 'JobsDeadLetterQueue').Properties['MessageRetentionPeriod'] = 345_600;
+    expect(checkQueues(t)).toEqual([
+      'JobsDeadLetterQueue: a dead-letter queue must keep messages 1209600 s (14 days), has 345600',
+      expect.stringMatching(/^TriggerDeadLetterQueue: a dead-letter queue \(of OnSignupLambdaEvConf\.OnFailure, .*\) must not have a RedrivePolicy of its own$/),
+    ]);
+    // The job queue without its DLQ: it needs one, and the jobs DLQ, referenced by nothing, is an ordinary queue needing one too.
+    const u = copy();
+    delete R(u, 'JobsQueue').Properties['RedrivePolicy'];
+    expect(checkQueues(u)).toEqual([
+      'JobsQueue: no dead-letter queue (RedrivePolicy.deadLetterTargetArn)',
+      'JobsDeadLetterQueue: no dead-letter queue (RedrivePolicy.deadLetterTargetArn)',
+    ]);
+  });
+
+  it('checkQueues: a queue policy without the TLS deny; EventBridge allowed to send from any rule', () => {
+    const t = copy();
+    resourcePolicyStatements(t, 'JobsQueuePolicy').splice(0, 1);
+    const allow = resourcePolicyStatements(t, 'TriggerDeadLetterQueuePolicy').find((x) => x.Sid === 'SignupRuleDeadLetters')!;
+    const u = copy();
+    delete allow.Condition;
+    const allowU = resourcePolicyStatements(u, 'TriggerDeadLetterQueuePolicy').find((x) => x.Sid === 'SignupRuleDeadLetters')!;
+    (allowU.Condition!['ArnEquals'] as Record<string, unknown>)['aws:SourceArn'] = { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*' };
+    expect(checkQueues(t)).toEqual([
+      'JobsQueue: no queue policy denying aws:SecureTransport = false',
+      'TriggerDeadLetterQueuePolicy[SignupRuleDeadLetters]: a service may send without an exact aws:SourceArn',
+    ]);
+    expect(checkQueues(u)).toEqual([expect.stringMatching(/SignupRuleDeadLetters\]: wildcard aws:SourceArn .*rule\/\*/)]);
   });
 
   it('checkBuckets: public access not blocked; no deny of plain HTTP', () => {
@@ -284,6 +516,44 @@ describe('each assertion catches a broken template', () => {
         'ServerlessDeploymentBucket: no bucket policy denying aws:SecureTransport = false',
       ]),
     );
+  });
+
+  it('checkBuckets: the intake bucket is checked and passes; public access, TLS, SSE-KMS enforcement, ACLs, default encryption each fail it', () => {
+    expect(checkBuckets(template)).toEqual([]);
+    expect(R(template, 'UploadIntakeBucket').Type).toBe('AWS::S3::Bucket');
+    const t = copy();
+    R(t, 'UploadIntakeBucket').Properties['PublicAccessBlockConfiguration'].RestrictPublicBuckets = false;
+    R(t, 'UploadIntakeBucket').Properties['OwnershipControls'].Rules[0].ObjectOwnership = 'ObjectWriter';
+    const statements = resourcePolicyStatements(t, 'UploadIntakeBucketPolicy');
+    statements.splice(statements.findIndex((x) => x.Sid === 'DenyWithoutTls'), 1);
+    // An extra condition ANDed into the key deny would let most uploads through: not accepted as the deny.
+    const anotherKey = statements.find((x) => x.Sid === 'DenyUploadsWithAnotherKey')!;
+    anotherKey.Condition = { ...anotherKey.Condition!, StringEquals: { 's3:x-amz-acl': 'private' } };
+    delete R(t, 'ServerlessDeploymentBucket').Properties['BucketEncryption'];
+    expect(checkBuckets(t)).toEqual([
+      'ServerlessDeploymentBucket: no default encryption (BucketEncryption)',
+      'UploadIntakeBucket: PublicAccessBlockConfiguration.RestrictPublicBuckets is not true',
+      'UploadIntakeBucket: ObjectOwnership ObjectWriter enables ACLs',
+      'UploadIntakeBucket: no bucket policy denying aws:SecureTransport = false',
+      'UploadIntakeBucket: no bucket policy denying uploads under a key other than UploadsKey (s3:x-amz-server-side-encryption-aws-kms-key-id)',
+    ]);
+    const u = copy();
+    const us = resourcePolicyStatements(u, 'UploadIntakeBucketPolicy');
+    us.splice(us.findIndex((x) => x.Sid === 'DenyUploadsWithoutSseKms'), 1);
+    expect(checkBuckets(u)).toEqual(['UploadIntakeBucket: no bucket policy denying uploads without SSE-KMS (s3:x-amz-server-side-encryption)']);
+  });
+
+  it('checkLambdaPermissions: S3 may invoke onUpload from any account; EventBridge from any rule', () => {
+    expect(R(template, 'OnUploadS3InvokePermission').Properties).toMatchObject({ Principal: 's3.amazonaws.com', SourceAccount: { Ref: 'AWS::AccountId' } });
+    const t = copy();
+    delete R(t, 'OnUploadS3InvokePermission').Properties['SourceAccount'];
+    delete R(t, 'OnSignupEventBridgeLambdaPermission1').Properties['SourceArn'];
+    R(t, 'CreateUploadUrlLambdaPermissionApiGateway').Properties['Principal'] = '*';
+    expect(checkLambdaPermissions(t)).toEqual([
+      'CreateUploadUrlLambdaPermissionApiGateway: invocable by *, not an AWS service',
+      'OnSignupEventBridgeLambdaPermission1: events.amazonaws.com may invoke without a SourceArn',
+      'OnUploadS3InvokePermission: S3 may invoke without a SourceAccount',
+    ]);
   });
 
   it('checkSecrets: a value in the template; a reader that does not read it; no resource policy', () => {
