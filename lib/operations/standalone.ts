@@ -35,6 +35,13 @@ const faceImage = (required: boolean) => ({ required, maxBytes: 5 * MB, types: I
 /** Client budget of the face endpoints: one model pass over a ≤ 5 MB image, under API Gateway's 29 s. */
 const FACE_TIMEOUT_MS = 25_000;
 
+/** Fields every face endpoint takes (§5.2–§5.5), as multipart text. */
+const FACE_OPTIONS = {
+  rotate_image: boolText.optional(),
+  save_api_request: boolText.optional(),
+  vendor_data: text(256).optional(),
+};
+
 /** OTP calls are short synchronous API calls (delivery itself is asynchronous at Didit). */
 const OTP_TIMEOUT_MS = 10_000;
 
@@ -118,9 +125,7 @@ export const passiveLiveness = defineOperation({
   files: { user_image: faceImage(true) },
   input: z.strictObject({
     face_liveness_score_decline_threshold: intText(0, 100).optional(),
-    rotate_image: boolText.optional(),
-    save_api_request: boolText.optional(),
-    vendor_data: text(256).optional(),
+    ...FACE_OPTIONS,
   }),
   timeoutMs: FACE_TIMEOUT_MS,
   idempotent: false,
@@ -136,9 +141,7 @@ export const faceMatch = defineOperation({
   files: { user_image: faceImage(true), ref_image: faceImage(true) },
   input: z.strictObject({
     face_match_score_decline_threshold: intText(0, 100).optional(),
-    rotate_image: boolText.optional(),
-    save_api_request: boolText.optional(),
-    vendor_data: text(256).optional(),
+    ...FACE_OPTIONS,
   }),
   timeoutMs: FACE_TIMEOUT_MS,
   idempotent: false,
@@ -154,9 +157,7 @@ export const faceSearch = defineOperation({
   files: { user_image: faceImage(true) },
   input: z.strictObject({
     search_type: z.enum(['most_similar', 'blocklisted_or_approved']).optional(),
-    rotate_image: boolText.optional(),
-    save_api_request: boolText.optional(),
-    vendor_data: text(256).optional(),
+    ...FACE_OPTIONS,
   }),
   timeoutMs: FACE_TIMEOUT_MS,
   idempotent: false,
@@ -174,9 +175,7 @@ export const ageEstimation = defineOperation({
     face_liveness_score_decline_threshold: intText(0, 100).optional(),
     // Didit: integer, default 18, 0 disables; no maximum documented, so the human range caps typos.
     age_estimation_decline_threshold: intText(0, 120).optional(),
-    rotate_image: boolText.optional(),
-    save_api_request: boolText.optional(),
-    vendor_data: text(256).optional(),
+    ...FACE_OPTIONS,
   }),
   timeoutMs: FACE_TIMEOUT_MS,
   idempotent: false,
