@@ -46,13 +46,6 @@ export class JobQueueUnavailableError extends GatewayError {
   override readonly retryable = true;
 }
 
-/** The idempotency store failed before the Didit call: nothing was sent, the message is redelivered. */
-export class JobIdempotencyUnavailableError extends GatewayError {
-  readonly code = 'IDEMPOTENCY_STORE_UNAVAILABLE';
-  readonly statusCode = 503;
-  override readonly retryable = true;
-}
-
 /** Another invocation is running this job's Didit call right now (a duplicate SQS delivery): redeliver later. */
 export class JobInProgressError extends GatewayError {
   readonly code = 'JOB_IN_PROGRESS';

@@ -11,7 +11,8 @@ import { sharedDependencies, type GatewayDependencies } from '../runtime/depende
 import { executeOperation, type KeyScope } from '../runtime/execute-operation.ts';
 import { requireSetting } from './config.ts';
 import { sharedJobDependencies, type JobDependencies } from './dependencies.ts';
-import { JobIdempotencyUnavailableError, JobInProgressError, PoisonMessageError } from './errors.ts';
+import { mapIdempotencyError } from '../idempotency/errors.ts';
+import { JobInProgressError, PoisonMessageError } from './errors.ts';
 import { completedDetail, JOB_COMPLETED_DETAIL_TYPE } from './events.ts';
 import { BatchKeyScope } from './key-scope.ts';
 import { parseJobMessage, structuredInput, workerOperation, type JobMessage } from './message.ts';
@@ -162,7 +163,9 @@ async function processRecord(record: SQSRecord, batch: Batch): Promise<RecordRes
     outcome = stored.value;
     replayed = stored.replayed;
   } catch (err) {
-    if (produced === undefined) throw mapIdempotencyError(err);
+    if (produced === undefined) {
+      throw mapIdempotencyError(err, (cause) => new JobInProgressError('the same job is being processed by another invocation', { cause }));
+    }
     // Didit was called and the outcome is here, but the idempotency record could not be saved: record the
     // job now. A redelivery finds the job complete and does nothing.
     logger.warn('idempotency record not saved after the Didit call; completing the job from memory', {
@@ -265,21 +268,6 @@ async function notify(job: JobRecord, batch: Batch): Promise<void> {
   await jobs.store.markNotified(job.jobId, jobs.now());
 }
 
-function mapIdempotencyError(err: unknown): unknown {
-  const name = err instanceof Error ? err.name : '';
-  switch (name) {
-    case 'IdempotencyAlreadyInProgressError':
-      return new JobInProgressError('the same job is being processed by another invocation', { cause: err });
-    case 'IdempotencyPersistenceLayerError':
-    case 'IdempotencyInconsistentStateError':
-    case 'IdempotencyUnknownError':
-    case 'IdempotencyKeyError':
-      return new JobIdempotencyUnavailableError(`idempotency store failed (${name})`, { cause: err });
-    default:
-      // The call's own error (retryable: the IN_PROGRESS record was deleted), passed through unchanged.
-      return err;
-  }
-}
 
 function reportItemFailure(record: SQSRecord, err: unknown): void {
   metrics.addMetric('JobItemFailure', MetricUnit.Count, 1);

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { PersistentOnce } from '../idempotency/persistent-once.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from '../webhooks/dedupe.ts';
-import { DedupeStoreUnavailableError } from '../webhooks/errors.ts';
+import { mapIdempotencyError } from '../idempotency/errors.ts';
 import { TriggerInProgressError } from './errors.ts';
 
 /** What an outcome store keeps: JSON data without personal data (it lives in DynamoDB for a day). */
@@ -46,22 +46,8 @@ export class OutcomeStore<T extends StoredOutcome> {
       const { replayed, value } = await this.#once.run(key, context, work);
       return { outcome: value, replayed };
     } catch (err) {
-      throw mapIdempotencyError(err);
+      throw mapIdempotencyError(err, (cause) => new TriggerInProgressError('the same trigger event is in progress in another invocation', { cause }));
     }
   }
 }
 
-export function mapIdempotencyError(err: unknown): unknown {
-  const name = err instanceof Error ? err.name : '';
-  switch (name) {
-    case 'IdempotencyAlreadyInProgressError':
-      return new TriggerInProgressError('the same trigger event is in progress in another invocation', { cause: err });
-    case 'IdempotencyPersistenceLayerError':
-    case 'IdempotencyInconsistentStateError':
-    case 'IdempotencyUnknownError':
-      return new DedupeStoreUnavailableError(`idempotency store failed (${name})`, { cause: err });
-    default:
-      // The work's own error, unchanged.
-      return err;
-  }
-}

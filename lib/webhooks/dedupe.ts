@@ -1,7 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { IDEMPOTENCY_TABLE, PersistentOnce } from '../idempotency/persistent-once.ts';
-import { DedupeStoreUnavailableError, WebhookInProgressError } from './errors.ts';
+import { mapIdempotencyError } from '../idempotency/errors.ts';
+import { WebhookInProgressError } from './errors.ts';
 import type { PublishReceipt } from './publisher.ts';
 
 /**
@@ -52,23 +53,9 @@ export class DeliveryDedupe {
         return { eventId: receipt.eventId, detailType: receipt.detailType };
       });
     } catch (err) {
-      throw mapIdempotencyError(err);
+      throw mapIdempotencyError(err, (cause) => new WebhookInProgressError('the same delivery is in progress in another invocation', { cause }));
     }
     return { duplicate: stored.replayed, receipt: { eventId: stored.value.eventId, detailType: stored.value.detailType } };
   }
 }
 
-function mapIdempotencyError(err: unknown): unknown {
-  const name = err instanceof Error ? err.name : '';
-  switch (name) {
-    case 'IdempotencyAlreadyInProgressError':
-      return new WebhookInProgressError('the same delivery is in progress in another invocation', { cause: err });
-    case 'IdempotencyPersistenceLayerError':
-    case 'IdempotencyInconsistentStateError':
-    case 'IdempotencyUnknownError':
-      return new DedupeStoreUnavailableError(`dedupe store failed (${name})`, { cause: err });
-    default:
-      // The publish's own error (EventPublishError), passed through unchanged.
-      return err;
-  }
-}

@@ -47,13 +47,6 @@ export class WebhookInProgressError extends GatewayError {
   }
 }
 
-/** The dedupe store (DynamoDB) could not be read or written: nothing was published. */
-export class DedupeStoreUnavailableError extends GatewayError {
-  readonly code = 'DEDUPE_STORE_UNAVAILABLE';
-  readonly statusCode = 503;
-  override readonly retryable = true;
-}
-
 /** EventBridge did not take the event: answered 5xx so that Didit delivers again. */
 export class EventPublishError extends GatewayError {
   readonly code = 'EVENT_PUBLISH_FAILED';
