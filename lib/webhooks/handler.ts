@@ -202,9 +202,11 @@ async function verifyOnce(
     },
   };
   let outcome = 'error';
+  let failed: string | undefined;
   try {
     const result = await deps.secret.withKey(async (secret) => verifySignatures(secret.bytes(), messages, presented), { abortSignal: signal, observer });
-    outcome = result.ok ? `matched_${result.form}` : `no_match_${result.failed}`;
+    outcome = result.ok ? `matched_${result.form}` : 'no_match';
+    failed = result.ok ? undefined : result.failed;
     return result;
   } finally {
     if (use !== undefined) {
@@ -216,6 +218,8 @@ async function verifyOnce(
         secretVersionId: use.secretVersionId,
         kmsLatencyMs: Math.round(use.kmsLatencyMs * 10) / 10,
         outcome,
+        // Which presented header did not verify (every presented one must).
+        failedSignature: failed,
       });
     }
   }
