@@ -11,6 +11,8 @@ import { parseBodyTimestamp } from './replay-window.ts';
  */
 export interface WebhookEnvelope {
   readonly webhookType: string;
+  /** Where `webhookType` came from: only `webhook_type` is signed by X-Signature-Simple. */
+  readonly webhookTypeField: 'webhook_type' | 'event';
   readonly sessionId: string | undefined;
   readonly status: string | undefined;
   readonly eventId: string | undefined;
@@ -53,7 +55,9 @@ export function readEnvelope(tree: JsonTree): WebhookEnvelope {
     throw new WebhookPayloadError('body is not a JSON object');
   }
   const body = tree as Readonly<Record<string, JsonTree>>;
-  const webhookType = text(own(body, 'webhook_type'), 64) ?? text(own(body, 'event'), 64);
+  const typeFromBody = text(own(body, 'webhook_type'), 64);
+  const webhookTypeField = typeFromBody === undefined ? 'event' : 'webhook_type';
+  const webhookType = typeFromBody ?? text(own(body, 'event'), 64);
   if (webhookType === undefined) throw new WebhookPayloadError('body has no webhook_type');
   if (!EVENT_TYPE.test(webhookType)) throw new WebhookPayloadError('webhook_type is not a plausible event name');
 
@@ -87,7 +91,7 @@ export function readEnvelope(tree: JsonTree): WebhookEnvelope {
   const simpleParts = [own(body, 'timestamp'), own(body, 'session_id'), own(body, 'status'), own(body, 'webhook_type')].map(pythonStr);
   const simpleMessage = simpleParts.every((p) => p !== undefined) ? simpleParts.join(':') : undefined;
 
-  return { webhookType, sessionId, status, eventId, timestamp, timestampField, dedupeKey, fieldsKey, simpleMessage };
+  return { webhookType, webhookTypeField, sessionId, status, eventId, timestamp, timestampField, dedupeKey, fieldsKey, simpleMessage };
 }
 
 /** Own property only: a body key named `__proto__` or `constructor` is data, never the prototype's. */

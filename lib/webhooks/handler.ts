@@ -316,7 +316,9 @@ function presentedHeaders(headers: Map<string, string[]>): PresentedSignatures {
 function simpleOnlyChecks(deps: WebhookDependencies, envelope: WebhookEnvelope): { request: ValidRequest; fields: SimpleFields } {
   if (!deps.config.acceptSimple) throw new WebhookSignatureError('signed by X-Signature-Simple only, which this stage does not accept (WEBHOOK_ACCEPT_SIMPLE=false)');
   const { sessionId, status } = envelope;
-  if (envelope.timestampField !== 'timestamp' || sessionId === undefined || status === undefined) {
+  // Every field published or checked must be the one Simple signed: `timestamp` (not `created_at`), and
+  // `webhook_type` (not the entity envelope's `event`).
+  if (envelope.timestampField !== 'timestamp' || envelope.webhookTypeField !== 'webhook_type' || sessionId === undefined || status === undefined) {
     throw new WebhookSignatureError('signed by X-Signature-Simple only, without the signed fields to check freshness on');
   }
   let request: ValidRequest;

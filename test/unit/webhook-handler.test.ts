@@ -586,6 +586,7 @@ describe('key-free checks come first', () => {
       ['V2 on a body with no canonical form', webhookEvent({ body: JSON.stringify(good).replace('"workflow_version":3', '"workflow_version":1e400'), headers: { 'X-Timestamp': String(now()), 'X-Signature-V2': wrong } }), 401],
       ['Simple-only, session_id not a UUID', webhookEvent({ body: JSON.stringify({ ...good, session_id: 'not-a-session' }), headers: { 'X-Timestamp': String(now()), 'X-Signature-Simple': wrong } }), 400],
       ['Simple-only, freshness only on the unsigned created_at', webhookEvent({ body: JSON.stringify({ ...good, timestamp: 'soon' }), headers: { 'X-Timestamp': String(now()), 'X-Signature-Simple': wrong } }), 401],
+      ['Simple-only, type only from the unsigned `event`', webhookEvent({ body: JSON.stringify({ ...good, webhook_type: 7, event: 'status.updated' }), headers: { 'X-Timestamp': String(now()), 'X-Signature-Simple': wrong } }), 401],
       ['Simple-only on a body without the Simple fields', webhookEvent({ body: JSON.stringify({ ...good, timestamp: undefined }), headers: { 'X-Timestamp': String(now()), 'X-Signature-Simple': wrong } }), 401],
     ];
     for (const [name, event, status] of forged) {
