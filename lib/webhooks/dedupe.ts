@@ -64,7 +64,9 @@ export class DeliveryDedupe {
  * none of them was seen, and then all of them are recorded. A delivery signed over its whole body is known
  * by its `event_id` AND by its session+status+type+timestamp, so that the same delivery replayed later with
  * X-Signature-Simple alone (which signs only the latter, with any `event_id` the replayer likes) is a
- * duplicate too. A failure releases every key (Powertools deletes IN_PROGRESS records when the work throws).
+ * duplicate too. Two deliveries that share all four of those fields are one event by Didit's own dedupe
+ * advice (didit-api.md §6.6). A failure releases every key (Powertools deletes IN_PROGRESS records when the
+ * work throws).
  */
 export async function onceForAll(
   dedupe: Pick<DeliveryDedupe, 'once'>,

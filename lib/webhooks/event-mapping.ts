@@ -16,7 +16,10 @@ export const DETAIL_TYPES: Readonly<Record<string, string>> = Object.freeze({
   'transaction.status.updated': 'didit.transaction.status-updated',
 });
 
-/** Types Didit may add later: accepted, logged, published under this detail-type. */
+/**
+ * What {@link detailTypeFor} answers for a type not in {@link DETAIL_TYPES}. The receiver refuses such
+ * deliveries before verifying them (WebhookTypeError): Didit sends only the types a destination subscribed to.
+ */
 export const UNKNOWN_DETAIL_TYPE = 'didit.webhook.unknown';
 
 export function detailTypeFor(webhookType: string): { detailType: string; known: boolean } {

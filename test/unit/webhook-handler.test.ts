@@ -219,6 +219,24 @@ describe('accepted deliveries', () => {
   });
 });
 
+describe('entity events with all three headers', () => {
+  it('a Simple header on a body without session_id/status cannot vouch for anything: ignored next to a verified V2/raw, refused alone', async () => {
+    const payload = {
+      event: 'user.status.updated',
+      timestamp: new Date(fake.clock).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      data: { uuid: randomUUID(), status: 'FLAGGED', previous_status: 'ACTIVE' },
+    };
+    const delivery = sign(payload, ['v2', 'v1']);
+    // What Didit puts in X-Signature-Simple for an entity event is not documented: any well-formed value.
+    const res = await deliver(webhookEvent(delivery, { headers: { 'X-Signature-Simple': 'd'.repeat(64) } }));
+    expect(res.statusCode).toBe(200);
+    expect(fake.published[0]!.detail.delivery).toMatchObject({ signature: 'v2', authenticated: 'body' });
+    const alone = await deliver(webhookEvent({ body: delivery.body, headers: { 'X-Timestamp': delivery.headers['X-Timestamp']!, 'X-Signature-Simple': 'd'.repeat(64) } }));
+    expect(alone.statusCode).toBe(401);
+    expect(fake.decrypts).toBe(1);
+  });
+});
+
 describe('replays', () => {
   it('the same delivery twice → accepted, then duplicate; published once', async () => {
     const delivery = sign(sessionStatusPayload(), ['v2']);
