@@ -138,7 +138,8 @@ export class ResponseReader {
 }
 
 function foldHeaders(flat: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is just a header.
+  const out: Record<string, string> = Object.create(null);
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();
     const value = flat[i + 1]!;

@@ -272,7 +272,8 @@ async function readFiles(
   }
   if (issues.length > 0) throw new UploadRejectedError(tooLarge ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED', issues);
 
-  const files: Record<string, Buffer> = {};
+  // No prototype: the field names come from the caller's manifest.
+  const files: Record<string, Buffer> = Object.create(null);
   try {
     for (const { field, maxBytes, etag } of checked) {
       const read = await deps.objects.read(fileKey(at, field), { maxBytes, ifMatch: etag, signal });

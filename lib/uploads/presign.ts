@@ -263,7 +263,8 @@ function jsonBody(event: APIGatewayProxyEvent): unknown {
 
 /** The text fields as the manifest carries them (validateStructured accepted them; nulls are dropped as there). */
 function scalarFields(fields: Readonly<Record<string, unknown>>): Record<string, FieldValue> {
-  const out: Record<string, FieldValue> = {};
+  // No prototype: the names are the caller's.
+  const out: Record<string, FieldValue> = Object.create(null);
   for (const [name, value] of Object.entries(fields)) {
     if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[name] = value;
   }
