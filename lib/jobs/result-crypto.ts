@@ -119,7 +119,8 @@ export class ResultSealer {
   /** The data key, generated once; resolves to the very key this call waited for (see `seal`). */
   async #ready(options: { abortSignal?: AbortSignal }): Promise<{ plaintext: SecureBuffer; ciphertext: string }> {
     if (this.#disposed) throw new Error('result sealer used after dispose');
-    const pending = (this.#key ??= this.#generate(options));
+    this.#key ??= this.#generate(options);
+    const pending = this.#key;
     try {
       return await pending;
     } catch (err) {
