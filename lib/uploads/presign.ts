@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../errors.ts';
 import { errorResponder } from '../http/error-responder.ts';
 import { jsonResponse } from '../http/responses.ts';
+import { hasReservedKey, RESERVED_NAME_MESSAGE } from '../http/reserved-names.ts';
 import { validateStructured } from '../http/validate-request.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { MIME } from '../operations/file-types.ts';
@@ -98,6 +99,8 @@ export interface UploadTicket {
  * (through validateStructured, the one validation path; only "file is required" is left to the trigger).
  */
 export function checkUploadRequest(body: unknown): { spec: OperationSpec; request: UploadRequest } {
+  // zod drops a `__proto__` key silently; refuse all three names outright, as every other entry point does.
+  if (hasReservedKey(body)) throw new ValidationError([{ field: 'body', message: RESERVED_NAME_MESSAGE }]);
   const parsed = uploadRequestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
     const issues = parsed.error.issues.flatMap((issue): FieldIssue[] => {
