@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../errors.ts';
 import { errorResponder } from '../http/error-responder.ts';
 import { jsonResponse } from '../http/responses.ts';
+import { checkAwsEndpoints } from '../runtime/config.ts';
 import { hasReservedKey, RESERVED_NAME_MESSAGE } from '../http/reserved-names.ts';
 import { validateStructured } from '../http/validate-request.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
@@ -40,6 +41,9 @@ export interface PresignDependencies {
 }
 
 export function createPresignDependencies(config: PresignConfig = loadPresignConfig(), s3?: S3Client): PresignDependencies {
+  // The only entry point without a KMS client: its own startup check (a plain-http S3 endpoint would hand
+  // callers upload URLs that carry identity documents in clear).
+  checkAwsEndpoints();
   return { config, s3: s3 ?? createS3Client(config), now: Date.now, newUploadId: () => crypto.randomUUID() };
 }
 
