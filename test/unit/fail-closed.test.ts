@@ -16,7 +16,7 @@ import type { CiphertextSource } from '../../lib/sealed-key/ciphertext-source.ts
 import { SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 import { WebhookSecretMissingError } from '../../lib/sealing-errors.ts';
-import { apiEvent, lambdaContext } from '../support/api-events.ts';
+import { apiEvent, JPEG, lambdaContext, multipartBody } from '../support/api-events.ts';
 
 // Issue 8, findings 2 and 4: whatever guards a secret fails closed, and every buffer that holds one is
 // released on every path — including a throwing observer, logger or metrics.
@@ -298,5 +298,32 @@ describe('ResultSealer keeps track of its data key (finding 4)', () => {
     await second;
     await sealer.dispose();
     expect(made.every((k) => k.disposed)).toBe(true);
+  });
+});
+
+describe('input past a limit never reaches Didit (finding 5)', () => {
+  it('a multipart request with more parts than the limit: 413 and no Didit call', async () => {
+    const didit = fakeDidit(() => json('{}'));
+    const handler = createOperationHandler(OPERATIONS.idVerification, { dependencies: () => dependencies(didit.didit) });
+    const front = ['front_image', { filename: 'f.jpg', type: 'image/jpeg', data: JPEG }] as const;
+    const fields = Array.from({ length: 40 }, (_, i) => [`f${i}`, 'x'] as const);
+    const { body, contentType } = multipartBody([front, ...fields]);
+    const res = (await handler(apiEvent({ method: 'POST', path: '/v1/id-verification', headers: { 'content-type': contentType }, body }), lambdaContext())) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(413);
+    expect(JSON.parse(res.body).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(didit.requests).toHaveLength(0);
+    expect(keys).toHaveLength(0);
+  });
+
+  it('a prototype-named field in the JSON form of a multipart operation: 400, no Didit call, no KMS call (finding 3)', async () => {
+    const didit = fakeDidit(() => json('{}'));
+    const handler = createOperationHandler(OPERATIONS.idVerification, { dependencies: () => dependencies(didit.didit) });
+    const event = apiEvent({ method: 'POST', path: '/v1/id-verification', headers: { 'content-type': 'application/json' }, body: '{"constructor":"AAAA"}' });
+    const res = (await handler(event, lambdaContext())) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body).error.code).toBe('VALIDATION_FAILED');
+    expect(didit.requests).toHaveLength(0);
+    expect(keys).toHaveLength(0);
+    expect(logged.some((l) => l.includes('INTERNAL'))).toBe(false);
   });
 });
