@@ -39,3 +39,13 @@ describe('names from outside never reach Object.prototype', () => {
     expect(hasReservedKey(deep)).toBe(true);
   });
 });
+
+describe('redaction of an answer with a __proto__ key', () => {
+  it('keeps it an own key and still redacts inside it', async () => {
+    const { redact } = await import('../../lib/http/redact.ts');
+    const answer = JSON.parse('{"__proto__":{"secret_shared_key":"s3cr3t","x":1},"secret_shared_key":"s3cr3t"}') as unknown;
+    const out = redact(answer, ['secret_shared_key']);
+    expect(JSON.stringify(out)).toBe('{"__proto__":{"secret_shared_key":"[redacted]","x":1},"secret_shared_key":"[redacted]"}');
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+});
