@@ -7,6 +7,8 @@ export interface SecureKmsClientOptions {
   readonly endpoint?: string;
   readonly requestTimeoutMs?: number;
   readonly maxAttempts?: number;
+  /** Trust anchor of a loopback emulator (see SecureKmsRequestHandlerOptions.emulatorCa); ignored for other hosts. */
+  readonly emulatorCa?: string | Buffer;
 }
 
 /**
@@ -14,7 +16,7 @@ export interface SecureKmsClientOptions {
  * execution environment (module scope) so its keep-alive connection survives warm invocations.
  */
 export function createSecureKmsClient(options: SecureKmsClientOptions): { client: KMSClient; handler: SecureKmsRequestHandler } {
-  const handler = new SecureKmsRequestHandler({ requestTimeoutMs: options.requestTimeoutMs ?? 3_000 });
+  const handler = new SecureKmsRequestHandler({ requestTimeoutMs: options.requestTimeoutMs ?? 3_000, emulatorCa: options.emulatorCa });
   const client = new KMSClient({
     region: options.region,
     endpoint: options.endpoint,
