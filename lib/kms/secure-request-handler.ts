@@ -4,7 +4,7 @@ import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandlerOutpu
 import { ConnectionPool } from '../transport/pool.ts';
 import { WireError } from '../transport/connection.ts';
 import { originOf } from '../transport/origin.ts';
-import { scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
+import { prepareTlsReadScrub, scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 
@@ -117,6 +117,8 @@ export class SecureKmsRequestHandler {
       // Plain http only for loopback emulators; a real KMS endpoint is always https.
       const origin = originOf(key, { allowPlainHttp: isLoopback(request.hostname) });
       pool = new ConnectionPool(origin, { ca: kmsTrustAnchors(origin.hostname, origin.protocol, this.#options) });
+      // The first answer over TLS will need the scrub's loopback pair: open it while KMS is being reached.
+      if (origin.protocol === 'https:') prepareTlsReadScrub();
       this.#pools.set(key, pool);
     }
     return pool;

@@ -214,6 +214,15 @@ function destroyPair(p: Pair): void {
   }
 }
 
+/**
+ * Opens the loopback pair ahead of the first scrub (its one handshake then overlaps the invocation's other
+ * work instead of delaying the first key use). Failures are left for the first scrub to report.
+ */
+export function prepareTlsReadScrub(): void {
+  if (disabled) return;
+  void openPair().catch(() => undefined);
+}
+
 /** Closes the loopback pair (tests, shutdown). The next scrub opens a new one. */
 export function closeTlsReadScrub(): void {
   const current = pair;
