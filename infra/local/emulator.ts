@@ -266,7 +266,7 @@ async function ensureVenv(spec: InstallSpec, log: Log): Promise<Runtime> {
     await run(python, ['-c', spec.verify], log);
     await writeFile(
       join(spec.dir, MARKER),
-      JSON.stringify({ requirement: spec.requirement, fingerprint, installedAt: new Date().toISOString() }) + '\n',
+      `${JSON.stringify({ requirement: spec.requirement, fingerprint, installedAt: new Date().toISOString() })}\n`,
     );
     log(`[emulator] installed ${spec.requirement} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });

@@ -286,6 +286,8 @@ async function uploadFlow(callerRef: string): Promise<{ statusCode: number | str
   }
   const put = await fetch(ticket.manifest.url, { method: ticket.manifest.method, headers: ticket.manifest.headers, body: ticket.manifest.body });
   if (put.status !== 200) return { statusCode: `manifest ${put.status}` };
+  // As S3 reports it in the event (unquoted): the trigger checks the manifest was not replaced since.
+  const eTag = (put.headers.get('etag') ?? '').replace(/"/g, '');
   const event = {
     Records: [
       {
@@ -301,7 +303,7 @@ async function uploadFlow(callerRef: string): Promise<{ statusCode: number | str
           s3SchemaVersion: '1.0',
           configurationId: 'intake',
           bucket: { name: ticket.bucket, ownerIdentity: { principalId: 'A' }, arn: `arn:aws:s3:::${ticket.bucket}` },
-          object: { key: encodeURIComponent(ticket.manifest.key).replace(/%2F/g, '/'), size: Buffer.byteLength(ticket.manifest.body), eTag: 'e', sequencer: '1' },
+          object: { key: encodeURIComponent(ticket.manifest.key).replace(/%2F/g, '/'), size: Buffer.byteLength(ticket.manifest.body), eTag, sequencer: '1' },
         },
       },
     ],

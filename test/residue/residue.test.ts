@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,9 +88,12 @@ interface Child {
   request<T>(message: object, reply: string): Promise<T>;
 }
 
-async function startChild(mode: 'product' | 'naive'): Promise<{ child: Child; outcomes: Outcome[] }> {
+async function startChild(
+  mode: 'product' | 'naive',
+  options: { script?: string; env?: Record<string, string>; stdin?: Buffer } = {},
+): Promise<{ child: Child; outcomes: Outcome[]; ready: { scrubs?: number; scrubMs?: number } }> {
   const forged = signDelivery({ secret: Buffer.from('not-the-webhook-secret-at-all-0123456789abc'), payload: sessionStatusPayload({ status: 'Declined' }), forms: ['v2'] });
-  const child = fork(join(import.meta.dirname, 'child.ts'), [], {
+  const child = fork(join(import.meta.dirname, options.script ?? 'child.ts'), [], {
     // A large young generation, so scavenges neither move nor overwrite strings before the scan.
     execArgv: ['--expose-gc', '--max-semi-space-size=64', '--min-semi-space-size=64'],
     env: {
@@ -125,9 +129,12 @@ async function startChild(mode: 'product' | 'naive'): Promise<{ child: Child; ou
       ),
       RESIDUE_WEBHOOK_FORGED: JSON.stringify(webhookEvent(forged)),
       POWERTOOLS_METRICS_DISABLED: 'false',
+      ...options.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'ipc'],
   });
+  // The secret for the CLI arrives as an operator's pipe would deliver it.
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString('latin1')));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString('latin1')));
@@ -148,12 +155,13 @@ async function startChild(mode: 'product' | 'naive'): Promise<{ child: Child; ou
         if (Object.keys(message).length > 0) child.send(message);
       }),
   };
-  const ready = await wrapped.request<{ outcomes: Outcome[] }>({}, 'ready');
-  return { child: wrapped, outcomes: ready.outcomes };
+  const ready = await wrapped.request<{ outcomes: Outcome[]; scrubs?: number; scrubMs?: number }>({}, 'ready');
+  return { child: wrapped, outcomes: ready.outcomes, ready };
 }
 
 function summary(scan: ScanResult): string {
-  return JSON.stringify({ hits: scan.hits.slice(0, 20), regions: scan.regionsScanned, megabytes: Math.round(scan.bytesScanned / 2 ** 20) }, null, 1);
+  const megabytes = (n: number) => Math.round(n / 2 ** 20);
+  return JSON.stringify({ hits: scan.hits.slice(0, 20), regions: scan.regionsScanned, megabytes: megabytes(scan.bytesScanned), pristine: megabytes(scan.pristineBytes) }, null, 1);
 }
 
 const where = (hits: Hit[]): string => (hits.length === 0 ? '' : ` (${[...new Set(hits.map((h) => `${h.pattern}@${h.kind}`))].join(', ')})`);
@@ -167,6 +175,8 @@ interface Row {
   frozen: Hit[];
   megabytes: number;
   regions: number;
+  /** Mappings skipped because they provably hold only zeros or their file's bytes (smaps). */
+  pristineMegabytes: number;
   scrubs: number;
   scrubMs: number;
 }
@@ -314,30 +324,34 @@ async function learnDataKeys(ids: string[]): Promise<void> {
   }
 }
 
-async function scanPhase(child: Child, freezer: Freezer): Promise<{ before: ScanResult; afterGc: ScanResult; frozen: ScanResult }> {
+async function scanPhase(
+  child: Child,
+  freezer: Freezer,
+  searched: readonly Pattern[] = patterns,
+): Promise<{ before: ScanResult; afterGc: ScanResult; frozen: ScanResult }> {
   const pid = child.process.pid!;
-  const before = scanProcessMemory(pid, patterns);
+  const before = scanProcessMemory(pid, searched);
   await child.request({ type: 'gc' }, 'gc-done');
-  const afterGc = scanProcessMemory(pid, patterns);
+  const afterGc = scanProcessMemory(pid, searched);
   await freezer.freeze();
   try {
-    return { before, afterGc, frozen: scanProcessMemory(pid, patterns) };
+    return { before, afterGc, frozen: scanProcessMemory(pid, searched) };
   } finally {
     await freezer.thaw();
   }
 }
 
-function table(rows: Row[], conditions: string): string {
+function table(rows: Row[], conditions: string, searched: readonly Pattern[] = patterns): string {
   const lines = [
     `Residue proof — ${conditions}`,
-    `Encodings searched: ${[...new Set(patterns.map((p) => p.name))].join(', ')}`,
+    `Encodings searched: ${[...new Set(searched.map((p) => p.name))].join(', ')}`,
     '',
-    '| entry point | phase | outcome | hits before GC | after GC | frozen | scanned (MiB / regions) | TLS scrubs (ms) |',
+    '| entry point | phase | outcome | hits before GC | after GC | frozen | scanned MiB / regions (+ pristine MiB skipped) | TLS scrubs (ms) |',
     '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.entry} | ${r.phase} | ${r.outcome} | ${r.before.length}${where(r.before)} | ${r.afterGc.length}${where(r.afterGc)} | ${r.frozen.length}${where(r.frozen)} | ${r.megabytes} / ${r.regions} | ${r.scrubs} (${r.scrubMs.toFixed(2)}) |`,
+      `| ${r.entry} | ${r.phase} | ${r.outcome} | ${r.before.length}${where(r.before)} | ${r.afterGc.length}${where(r.afterGc)} | ${r.frozen.length}${where(r.frozen)} | ${r.megabytes} / ${r.regions} (+${r.pristineMegabytes}) | ${r.scrubs} (${r.scrubMs.toFixed(2)}) |`,
     );
   }
   return lines.join('\n');
@@ -377,6 +391,7 @@ describe('residue of the Didit key in a process that used it (KMS over TLS)', ()
           frozen: scans.frozen.hits,
           megabytes: Math.round(scans.before.bytesScanned / 2 ** 20),
           regions: scans.before.regionsScanned,
+          pristineMegabytes: Math.round(scans.before.pristineBytes / 2 ** 20),
           scrubs: done.scrubs,
           scrubMs: done.scrubMs,
         });
@@ -397,6 +412,7 @@ describe('residue of the Didit key in a process that used it (KMS over TLS)', ()
         frozen: idle.frozen.hits,
         megabytes: Math.round(idle.before.bytesScanned / 2 ** 20),
         regions: idle.before.regionsScanned,
+          pristineMegabytes: Math.round(idle.before.pristineBytes / 2 ** 20),
         scrubs: 0,
         scrubMs: 0,
       });
@@ -422,6 +438,7 @@ describe('residue of the Didit key in a process that used it (KMS over TLS)', ()
         frozen: [],
         megabytes: Math.round(inScope.bytesScanned / 2 ** 20),
         regions: inScope.regionsScanned,
+          pristineMegabytes: Math.round(inScope.pristineBytes / 2 ** 20),
         scrubs: 0,
         scrubMs: 0,
       });
@@ -443,6 +460,56 @@ describe('residue of the Didit key in a process that used it (KMS over TLS)', ()
     }
     // About 20 phases, each scanned three times (≈400 MiB a scan): minutes, not the default 90 s.
   }, 400_000);
+
+  it('the CLI seal, in its own process: 0 hits before GC, after GC and frozen, on success and on a KMS refusal', async (ctx) => {
+    const cliKey = Buffer.from(`sk_cli_${randomBytes(20).toString('hex')}`, 'latin1');
+    const cliPatterns = keyPatterns(cliKey).map((p) => ({ ...p, name: `cli-key ${p.name}` }));
+    const cliRows: Row[] = [];
+    const stage = `residue-cli-${process.pid}`;
+    const cases: Array<{ scenario: string; args: string[]; expected: (code: unknown) => void }> = [
+      { scenario: 'success', args: ['seal', '--stage', stage, '--kms-key-id', sealed.kmsKeyArn, '--json'], expected: (code) => expect(code).toBe(0) },
+      {
+        scenario: 'KMS refuses (unknown key)',
+        args: ['seal', '--stage', `${stage}-x`, '--kms-key-id', 'alias/didit-residue-no-such-key', '--json'],
+        expected: (code) => expect(code).not.toBe(0),
+      },
+    ];
+    try {
+      for (const c of cases) {
+        const { child, outcomes, ready } = await startChild('product', {
+          script: 'cli-child.ts',
+          env: { RESIDUE_CLI_ARGS: JSON.stringify(c.args), RESIDUE_CLI_SCENARIO: c.scenario },
+          stdin: Buffer.concat([cliKey, Buffer.from('\n')]),
+        });
+        const freezer = freezerFor(child.process.pid!);
+        try {
+          c.expected(outcomes[0]?.status);
+          const scans = await scanPhase(child, freezer, [...patterns, ...cliPatterns]);
+          cliRows.push({
+            entry: 'CLI seal (its process)',
+            phase: outcomes[0]?.scenario ?? c.scenario,
+            outcome: `exit ${String(outcomes[0]?.status)}`,
+            before: scans.before.hits,
+            afterGc: scans.afterGc.hits,
+            frozen: scans.frozen.hits,
+            megabytes: Math.round(scans.before.bytesScanned / 2 ** 20),
+            regions: scans.before.regionsScanned,
+          pristineMegabytes: Math.round(scans.before.pristineBytes / 2 ** 20),
+            scrubs: ready.scrubs ?? 0,
+            scrubMs: ready.scrubMs ?? 0,
+          });
+        } finally {
+          child.process.send({ type: 'exit' });
+          freezer.dispose();
+        }
+      }
+    } finally {
+      const report = table(cliRows, conditions || 'KMS over TLS', [...patterns, ...cliPatterns]);
+      ctx.task.meta.residueReport = report;
+      console.info(report);
+    }
+    for (const r of cliRows) expect.soft([...r.before, ...r.afterGc, ...r.frozen], `${r.entry} / ${r.phase}`).toEqual([]);
+  }, 120_000);
 
   it('negative control: with the TLS read scrub off, a Didit reset leaves the KMS answer on the native stack', async (ctx) => {
     sandbox.reset();
