@@ -90,6 +90,9 @@ async function scrubOnce(): Promise<void> {
     pair = undefined;
     throw new TlsReadScrubError('could not open the loopback TLS pair', { cause: err });
   }
+  // Idle, the pair never holds the process open; while a scrub waits for its read it must, or a process
+  // with nothing else to do (the CLI) would exit in the middle of it.
+  current.client.ref();
   try {
     await new Promise<void>((resolve, reject) => {
       let received = 0;
@@ -119,6 +122,8 @@ async function scrubOnce(): Promise<void> {
   } catch (err) {
     destroyPair(current);
     throw new TlsReadScrubError('the TLS read stack scrub did not complete', { cause: err });
+  } finally {
+    current.client.unref();
   }
 }
 
