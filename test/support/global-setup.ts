@@ -7,6 +7,10 @@
  * Java runtime): with LocalStack a moto server is started beside it for DynamoDB alone and provided as
  * `dynamodbEndpoint`; with moto, or an external endpoint, the same endpoint serves DynamoDB
  * (`AWS_ENDPOINT_URL_DYNAMODB` overrides). DIDIT_TEST_DYNAMODB=0 skips it.
+ *
+ * TLS (`inject('awsTls')`, `testTlsEmulator()`): LocalStack serves HTTPS on its own port with a certificate
+ * from a CA made for this run; with moto a second server runs in moto's TLS mode (its own state;
+ * DIDIT_TEST_TLS=0 skips it). Tests pass the CA as an explicit trust anchor.
  */
 import type { TestProject } from 'vitest/node';
 import { resolveEmulatorKind, startEmulator, type Emulator } from '../../infra/local/emulator.ts';
