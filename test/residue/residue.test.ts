@@ -188,6 +188,8 @@ interface PhaseSpec {
   setup?: () => void;
   input?: () => Record<string, string>;
   expected: (outcomes: Outcome[]) => void;
+  /** TLS read scrubs the phase must have run (one per KMS answer read over TLS). */
+  scrubs?: number;
   /** Runs after the scans (e.g. learn the job data keys for later phases). */
   after?: (outcomes: Outcome[]) => Promise<void>;
 }
@@ -200,6 +202,7 @@ const PHASES: PhaseSpec[] = [
   {
     entry: 'operation (API Gateway)',
     name: 'op-json',
+    scrubs: 1,
     expected: (o) => expect(statuses(o)).toEqual([201]),
     after: async (o) => {
       sessionId = o[0]?.detail?.['sessionId'] ?? '';
@@ -255,11 +258,15 @@ const PHASES: PhaseSpec[] = [
   {
     entry: 'operation (API Gateway)',
     name: 'op-seal',
+    // The API key's Decrypt, then the Encrypt of the destination secret.
+    scrubs: 2,
     expected: (o) => expect(statuses(o)).toEqual([201]),
   },
   {
     entry: 'SQS job worker',
     name: 'worker-batch',
+    // One Decrypt for the whole batch (one key scope) and one GenerateDataKey for its results.
+    scrubs: 2,
     setup: () => sandbox.inject({ fault: { kind: 'status', status: 500 }, times: 1, pathPrefix: '/v3/aml/', method: 'POST' }),
     // One message's Didit call gets a 500: a batch item failure (SQS delivers it again); two succeed.
     expected: (o) => expect(statuses(o)).toEqual([1]),
@@ -379,6 +386,7 @@ describe('residue of the Didit key in a process that used it (KMS over TLS)', ()
         } catch (err) {
           throw new Error(`${spec.name}: ${(err as Error).message}\n${child.output().slice(-4000)}`, { cause: err });
         }
+        if (spec.scrubs !== undefined) expect(done.scrubs, `${spec.name}: TLS read scrubs`).toBe(spec.scrubs);
         sandbox.clearFaults();
         await spec.after?.(done.outcomes);
         const scans = await scanPhase(child, freezer);
