@@ -10,6 +10,8 @@ export interface SecureKmsClientOptions {
   readonly maxAttempts?: number;
   /** Where the local-emulator switch and the SDK's endpoint variables are read; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Trust anchor of a loopback emulator (see SecureKmsRequestHandlerOptions.emulatorCa); ignored for other hosts. */
+  readonly emulatorCa?: string | Buffer;
 }
 
 /**
@@ -24,6 +26,7 @@ export function createSecureKmsClient(options: SecureKmsClientOptions): { client
   const handler = new SecureKmsRequestHandler({
     requestTimeoutMs: options.requestTimeoutMs ?? 3_000,
     allowPlainHttpLoopback: localEmulatorEnabled(env),
+    emulatorCa: options.emulatorCa,
   });
   const client = new KMSClient({
     region: options.region,
