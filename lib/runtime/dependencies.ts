@@ -5,6 +5,7 @@ import { CiphertextSource } from '../sealed-key/ciphertext-source.ts';
 import { encryptionContextFor, type EncryptionContext } from '../sealed-key/encryption-context.ts';
 import { SealedKey } from '../sealed-key/sealed-key.ts';
 import { DiditClient } from '../didit/client.ts';
+import { createSpendGate, type SpendGate } from '../spend-cap/gate.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 
 /** What a handler needs, built once per execution environment and reused by warm invocations. */
@@ -14,6 +15,8 @@ export interface GatewayDependencies {
   readonly sealedKey: SealedKey;
   readonly didit: DiditClient;
   readonly kmsHandler: SecureKmsRequestHandler;
+  /** The daily cap of paid Didit calls (lib/spend-cap/); absent = no cap (test fakes). */
+  readonly spendGate?: SpendGate;
 }
 
 export function createDependencies(config: GatewayConfig = loadConfig()): GatewayDependencies {
@@ -23,7 +26,8 @@ export function createDependencies(config: GatewayConfig = loadConfig()): Gatewa
   const source = new CiphertextSource({ client: secrets, secretId: config.sealedKeySecretId, ttlMs: config.ciphertextTtlMs });
   const sealedKey = new SealedKey({ kms, source, encryptionContext, kmsKeyId: config.kmsKeyId });
   const didit = new DiditClient({ baseUrl: config.diditBaseUrl, ca: config.diditCa });
-  return { config, encryptionContext, sealedKey, didit, kmsHandler };
+  const spendGate = createSpendGate({ cap: config.dailyPaidCallCap, tableName: config.spendCounterTable, stage: config.stage, region: config.region });
+  return { config, encryptionContext, sealedKey, didit, kmsHandler, spendGate };
 }
 
 let shared: GatewayDependencies | undefined;

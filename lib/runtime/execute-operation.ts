@@ -8,6 +8,7 @@ import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import type { OperationSpec } from '../operations/types.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
+import type { PaidCallReservation } from '../spend-cap/gate.ts';
 import type { GatewayDependencies } from './dependencies.ts';
 
 /** Where an execution comes from and how long it may take; the same for HTTP, queues and events. */
@@ -31,6 +32,11 @@ export interface ExecutionContext {
    * must call the observer's `released` once per use, so that every Didit call keeps its own audit record.
    */
   readonly useKey?: KeyScope;
+  /**
+   * This call's count against the daily cap of paid calls, when the caller took it itself (the job worker,
+   * before its batch decrypt). Default: taken here, before the key scope.
+   */
+  readonly paidCall?: PaidCallReservation;
 }
 
 /** The signature of `SealedKey.withKey`: runs `fn` with the key in secure memory, reports to `observer`. */
@@ -57,8 +63,13 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
   const request = diditRequest(spec, valid, ctx.deadline, signal, ctx.timeoutMs);
   const call: CallRecord = {};
   const useKey: KeyScope = ctx.useKey ?? ((fn, options) => deps.sealedKey.withKey(fn, options));
+  // Spend cap (lib/spend-cap/): counted BEFORE the key scope, so a call over the cap costs no KMS Decrypt and
+  // sends nothing; a count whose call never reached Didit (the key could not be had) is given back.
+  const paidCall = ctx.paidCall ?? (await deps.spendGate?.reserve(spec, { abortSignal: signal }));
+  let reachedDidit = false;
   const response = await useKey(
     async (key) => {
+      reachedDidit = true;
       const started = performance.now();
       try {
         const result = await deps.didit.send(key, request);
@@ -77,7 +88,10 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
       }
     },
     { abortSignal: signal, observer: keyObserver(spec, ctx, call) },
-  );
+  ).catch(async (err: unknown) => {
+    if (!reachedDidit) await paidCall?.release();
+    throw err;
+  });
   if (response.json === undefined) return { response, json: undefined };
   // The step sees Didit's answer first (it may need a field that is then redacted).
   const processed = await runPostprocess(spec.postprocess, response.json, { deps, query: valid.query, signal });
