@@ -3,6 +3,7 @@
  * this route: Didit cannot sign SigV4 requests; every delivery is authenticated by its HMAC signatures,
  * checked with the sealed webhook secret (see lib/webhooks/handler.ts).
  */
+import { traced } from '../lib/observability/tracing.ts';
 import { createWebhookHandler } from '../lib/webhooks/handler.ts';
 
-export const handler = createWebhookHandler();
+export const handler = traced(createWebhookHandler());

@@ -1,4 +1,5 @@
 import { KMSClient } from '@aws-sdk/client-kms';
+import { traceAwsCalls } from '../observability/tracing.ts';
 import { SecureKmsRequestHandler } from './secure-request-handler.ts';
 
 export interface SecureKmsClientOptions {
@@ -21,5 +22,7 @@ export function createSecureKmsClient(options: SecureKmsClientOptions): { client
     requestHandler: handler,
     maxAttempts: options.maxAttempts ?? 3,
   });
+  // X-Ray spans (command, status, attempts, latency) when the stage traces; never the input or output.
+  traceAwsCalls(client, 'KMS');
   return { client, handler };
 }

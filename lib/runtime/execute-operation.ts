@@ -5,6 +5,7 @@ import { redact } from '../http/redact.ts';
 import type { ValidRequest } from '../http/validate-request.ts';
 import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
+import { failureOf, startSpan } from '../observability/tracing.ts';
 import type { OperationSpec } from '../operations/types.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
@@ -71,6 +72,7 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
     async (key) => {
       reachedDidit = true;
       const started = performance.now();
+      const span = startSpan('Didit', 'remote');
       try {
         const result = await deps.didit.send(key, request);
         call.status = result.status;
@@ -85,6 +87,8 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
         metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
         metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
         if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
+        // X-Ray (when the stage traces): the operation, status, attempts and latency; never the request.
+        span.end({ operation: spec.name, status: call.status, attempts: call.attempts, latency_ms: Math.round(call.latencyMs) }, failureOf(call.status));
       }
     },
     { abortSignal: signal, observer: keyObserver(spec, ctx, call) },
