@@ -11,6 +11,8 @@ import { SpendCounter } from '../../lib/spend-cap/counter.ts';
 import { SpendCapReachedError, SpendCounterUnavailableError } from '../../lib/spend-cap/errors.ts';
 import { CappedSpendGate, createSpendGate, UNCAPPED } from '../../lib/spend-cap/gate.ts';
 import { isPaidOperation } from '../../lib/spend-cap/paid.ts';
+import { classifyFailure } from '../../lib/triggers/failures.ts';
+import { decideFailure } from '../../lib/jobs/outcome.ts';
 import { secondsUntilNextUtcDay, utcDay } from '../../lib/spend-cap/utc-day.ts';
 import { apiEvent, lambdaContext } from '../support/api-events.ts';
 import { diditResponse, fakes, type Fakes } from './jobs-fakes.ts';
@@ -144,6 +146,16 @@ describe('the HTTP path', () => {
     expect([...table.items.values()]).toEqual([0]);
     f.sealedKey.failWith = undefined;
     expect((await call('amlScreening', { full_name: 'Ana' })).statusCode).toBe(200);
+  });
+});
+
+describe('events (uploads, sign-ups, jobs)', () => {
+  it('a capped call is a final outcome with its code, never a retry that burns the retries before 00:00 UTC', () => {
+    const capped = new SpendCapReachedError({ retryAfterSeconds: 60 });
+    expect(classifyFailure(capped, { idempotent: true })).toEqual({ kind: 'final', code: 'SPEND_CAP_REACHED', outcomeUnknown: false });
+    expect(decideFailure(capped, { idempotent: false, answered: false })).toBe('fail');
+    // The counter being down is a retry (nothing was sent).
+    expect(classifyFailure(new SpendCounterUnavailableError('down'), { idempotent: false }).kind).toBe('retry');
   });
 });
 
