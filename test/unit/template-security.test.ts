@@ -137,6 +137,20 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
     expect(JSON.stringify(template).length).toBeLessThan(600_000);
   });
 
+  it('operating limits off by default: no X-Ray on functions or stage, no reserved concurrency; the 80 % spend alarm exists', () => {
+    expect(R(template, 'ApiGatewayStage').Properties['TracingEnabled']).toBe(false);
+    for (const [id, res] of Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
+      expect(res.Properties?.['TracingConfig'], id).toBeUndefined();
+      expect(res.Properties?.['ReservedConcurrentExecutions'], id).toBeUndefined();
+      expect((res.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables?.['POWERTOOLS_TRACE_ENABLED'], id).toBe('false');
+    }
+    expect(R(template, 'SpendCapNearlyReachedAlarm').Properties).toMatchObject({ Threshold: 80, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(R(template, 'AmlScreeningLambdaFunction').Properties['Environment'].Variables).toMatchObject({
+      DAILY_PAID_CALL_CAP: '0',
+      SPEND_CAP_TABLE: { Ref: 'WebhookIdempotencyTable' },
+    });
+  });
+
   it('wires the event-driven functions as their authors specified (queue, bucket notification, rule, retries, alarms)', () => {
     const r = (id: string) => R(template, id).Properties;
     const esm = Object.values(template.Resources).filter((x) => x.Type === 'AWS::Lambda::EventSourceMapping');
