@@ -5,6 +5,7 @@ import { CiphertextSource } from '../sealed-key/ciphertext-source.ts';
 import { encryptionContextFor, type EncryptionContext } from '../sealed-key/encryption-context.ts';
 import { SealedKey } from '../sealed-key/sealed-key.ts';
 import { DiditClient } from '../didit/client.ts';
+import { traceAwsCalls } from '../observability/tracing.ts';
 import { createSpendGate, type SpendGate } from '../spend-cap/gate.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 
@@ -23,6 +24,7 @@ export function createDependencies(config: GatewayConfig = loadConfig()): Gatewa
   const encryptionContext = encryptionContextFor({ service: config.service, stage: config.stage, purpose: 'didit-api-key' });
   const { client: kms, handler: kmsHandler } = createSecureKmsClient({ region: config.region });
   const secrets = new SecretsManagerClient({ region: config.region, maxAttempts: 3 });
+  traceAwsCalls(secrets, 'SecretsManager');
   const source = new CiphertextSource({ client: secrets, secretId: config.sealedKeySecretId, ttlMs: config.ciphertextTtlMs });
   const sealedKey = new SealedKey({ kms, source, encryptionContext, kmsKeyId: config.kmsKeyId });
   const didit = new DiditClient({ baseUrl: config.diditBaseUrl, ca: config.diditCa });

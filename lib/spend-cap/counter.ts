@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { traceAwsCalls } from '../observability/tracing.ts';
 import { SpendCapReachedError, SpendCounterUnavailableError } from './errors.ts';
 import { secondsUntilNextUtcDay, utcDay } from './utc-day.ts';
 
@@ -45,7 +46,10 @@ export class SpendCounter {
   async #dynamodb(): Promise<DynamoDBClient> {
     if (this.#client === undefined) {
       const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-      this.#client ??= new DynamoDBClient({ region: this.#region, maxAttempts: 3 });
+      const client = new DynamoDBClient({ region: this.#region, maxAttempts: 3 });
+      // An X-Ray span per UpdateItem when the stage traces (command, status, attempts, latency only).
+      traceAwsCalls(client, 'DynamoDB');
+      this.#client ??= client;
     }
     return this.#client;
   }

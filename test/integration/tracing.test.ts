@@ -114,6 +114,8 @@ describe('X-Ray segments (tracing on)', () => {
     expect(annotations(rejected!)).toMatchObject({ operation: 'amlScreening', status: 400 });
     expect(rejected!.doc).toMatchObject({ error: true, parent_id: second.doc['id'] });
 
+    // The sealed key's ciphertext is read once (then cached for CIPHERTEXT_TTL_SECONDS).
+    expect(received.filter(named('SecretsManager')).map(annotations)).toEqual([expect.objectContaining({ operation: 'GetSecretValue', status: 200 })]);
     const kms = received.filter(named('KMS'));
     expect(kms.length).toBeGreaterThanOrEqual(2);
     for (const span of kms) {
