@@ -11,8 +11,8 @@ import type { Context } from 'aws-lambda';
  * What a trace may contain is decided HERE, by construction: spans carry a name and the annotations below
  * (operation, status, attempts, latency, outcome), nothing else. No automatic capture is ever switched on:
  * not of HTTPS requests (URLs, with path identifiers and query strings), not of AWS SDK clients (the X-Ray
- * SDK's v3 capture records request ids and, for some services, parameters), not of handler responses or
- * error objects (bodies, messages). See SECURITY.md "Traces".
+ * SDK's v3 capture records request ids, allow-listed parameters and, on failure, the error message and
+ * stack), not of handler responses or error objects (bodies, messages). See SECURITY.md, guarantee 8.
  */
 
 /** Annotation values X-Ray indexes; keys are fixed names from this codebase, never input. */
