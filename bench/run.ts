@@ -29,6 +29,7 @@ import { provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKey
 import { startSandbox, type Sandbox } from '../test/sandbox/index.ts';
 import { apiEvent } from '../test/support/api-events.ts';
 import { bundleVariant, nativeRuntimeSize, REPO, type BundleInfo, type NativeRuntimeSize } from './bundle.ts';
+import { measureCounterCost, measureTracerBundleShare, measureTracingInit, renderLimits, type Limits } from './limits.ts';
 import { median, ms, num, ratio, summarize, table, type Summary } from './stats.ts';
 import type { ChildMessage, Counters, ParentMessage, VariantName } from './warm-child.ts';
 
@@ -479,6 +480,19 @@ async function main(): Promise<number> {
       };
     }
 
+    // Issue 13: the spend counter's cost per paid call, and tracing's init cost (bench/limits.ts).
+    log(`[bench] spend counter: ${WARMUP} warm-up + ${CALLS} counted calls; tracing init: ${COLD} cold samples off/on`);
+    const limits: Limits = {
+      counter: await measureCounterCost({ emulator, calls: CALLS, warmup: WARMUP, oursCallP50: results.ours.warm?.latency.p50, log }),
+      tracingInit: await measureTracingInit({
+        samples: COLD,
+        env: envs.ours,
+        sample: (env, what) => coldSample(results.ours.bundle!, env, eventJson, what),
+        log,
+      }),
+      tracerBundle: await measureTracerBundleShare(join(REPO, 'bench', 'variants', 'ours.ts')),
+    };
+
     const environment = {
       startedAt: startedAt.toISOString(),
       node: process.version,
@@ -492,8 +506,8 @@ async function main(): Promise<number> {
       warmup: WARMUP,
       coldSamples: COLD,
     };
-    const report = render(environment, results);
-    const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results) }, null, 2)}\n`;
+    const report = render(environment, results) + renderLimits(limits);
+    const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results), limits }, null, 2)}\n`;
     // Belt and braces: nothing printed or written may contain the key.
     const keyText = sandbox.apiKey.toString('latin1');
     if (report.includes(keyText) || json.includes(keyText)) throw new Error('refusing to print or write a report that contains the Didit key');

@@ -6,7 +6,8 @@
  */
 import { createGetJobHandler, createSubmitJobHandler } from '../lib/jobs/api.ts';
 import { createJobWorker } from '../lib/jobs/worker.ts';
+import { traced } from '../lib/observability/tracing.ts';
 
-export const submitJob = createSubmitJobHandler();
-export const getJob = createGetJobHandler();
-export const worker = createJobWorker();
+export const submitJob = traced(createSubmitJobHandler());
+export const getJob = traced(createGetJobHandler());
+export const worker = traced(createJobWorker());

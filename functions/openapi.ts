@@ -7,12 +7,15 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import document from '../infra/openapi/openapi.json' with { type: 'json' };
+import { traced } from '../lib/observability/tracing.ts';
 
 const BODY = JSON.stringify(document);
 /** Strong validator of the exact bytes served: lets callers (and caches they control) revalidate cheaply. */
 const ETAG = `"${createHash('sha256').update(BODY).digest('base64url').slice(0, 27)}"`;
 
-export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
+export const handler = traced(serve);
+
+async function serve(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
   const headers: Record<string, string> = {
     // Revalidate every time: a deployment changes the document, and the ETag makes the check cheap.
     'cache-control': 'no-cache',

@@ -4,6 +4,7 @@
  * operation is added by adding a table entry, nothing here.
  */
 import { createOperationHandler } from '../lib/http/operation-handler.ts';
+import { traced } from '../lib/observability/tracing.ts';
 import { operationNamed } from '../lib/operations/table.ts';
 
-export const handler = createOperationHandler(operationNamed(process.env['OPERATION']));
+export const handler = traced(createOperationHandler(operationNamed(process.env['OPERATION'])));

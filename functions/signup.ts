@@ -3,6 +3,7 @@
  * session per sign-up (`vendor_data` = userId) and publishes `didit.session.created` with the session link
  * (lib/triggers/signup.ts).
  */
+import { traced } from '../lib/observability/tracing.ts';
 import { createSignupHandler } from '../lib/triggers/signup.ts';
 
-export const onSignup = createSignupHandler();
+export const onSignup = traced(createSignupHandler());

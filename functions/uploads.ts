@@ -7,8 +7,9 @@
  * - `onUpload`: S3 ObjectCreated on `intake/<operation>/<callerRef>/<uploadId>/manifest.json`. Runs the
  *   operation once per manifest version, deletes the objects, publishes `didit.upload.completed`.
  */
+import { traced } from '../lib/observability/tracing.ts';
 import { createUploadHandler } from '../lib/uploads/intake.ts';
 import { createPresignHandler } from '../lib/uploads/presign.ts';
 
-export const createUploadUrl = createPresignHandler();
-export const onUpload = createUploadHandler();
+export const createUploadUrl = traced(createPresignHandler());
+export const onUpload = traced(createUploadHandler());

@@ -4,6 +4,7 @@
  * checked with the sealed webhook secret; one signed by X-Signature-Simple alone is completed with the session's
  * decision from Didit (sealed API key), never its unsigned body (see lib/webhooks/handler.ts).
  */
+import { traced } from '../lib/observability/tracing.ts';
 import { createWebhookHandler } from '../lib/webhooks/handler.ts';
 
-export const handler = createWebhookHandler();
+export const handler = traced(createWebhookHandler());

@@ -15,6 +15,7 @@
  */
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';
+import { isPaidOperation } from '../../lib/spend-cap/paid.ts';
 
 /**
  * The one function that is not a table entry and calls neither Didit nor KMS: it serves the API's OpenAPI
@@ -77,6 +78,11 @@ export interface ResourceAccess {
   readonly uploads: 'presign' | 'intake' | undefined;
   /** sqs:SendMessage on TriggerDeadLetterQueue (the on-failure destination of its asynchronous invocations). */
   readonly sendsToTriggerDlq: boolean;
+  /**
+   * Makes paid Didit calls: counted against the daily cap (lib/spend-cap/: UpdateItem on the counter items
+   * `spend-cap#<stage>#*` of the idempotency table only) and covered by the `paidReservedConcurrency` param.
+   */
+  readonly countsPaidCalls: boolean;
 }
 
 /**
@@ -127,6 +133,7 @@ export const EVENT_FUNCTIONS: readonly EventFunctionSpec[] = [
       usesDedupeTable: true,
       publishesEvents: true,
       jobsQueue: 'consume',
+      countsPaidCalls: true,
     },
   },
   {
@@ -143,14 +150,14 @@ export const EVENT_FUNCTIONS: readonly EventFunctionSpec[] = [
     summary: 'Run the operation of an uploaded manifest (S3 notification) once, delete the objects, publish the outcome',
     timeoutSeconds: 90,
     memorySize: 1024,
-    access: { readsApiKey: true, uploads: 'intake', usesDedupeTable: true, publishesEvents: true, sendsToTriggerDlq: true },
+    access: { readsApiKey: true, uploads: 'intake', usesDedupeTable: true, publishesEvents: true, sendsToTriggerDlq: true, countsPaidCalls: true },
   },
   {
     name: 'onSignup',
     handler: 'functions/signup.onSignup',
     summary: 'Create one Didit session per user.signup event and publish its link',
     timeoutSeconds: 20,
-    access: { readsApiKey: true, usesDedupeTable: true, publishesEvents: true, sendsToTriggerDlq: true },
+    access: { readsApiKey: true, usesDedupeTable: true, publishesEvents: true, sendsToTriggerDlq: true, countsPaidCalls: true },
   },
 ];
 
@@ -189,6 +196,7 @@ export function functionAccess(operations: Readonly<Record<string, OperationSpec
     jobResults: undefined,
     uploads: undefined,
     sendsToTriggerDlq: false,
+    countsPaidCalls: false,
   } satisfies Omit<FunctionAccess, 'name' | 'logicalName' | 'kind'>;
   const out: FunctionAccess[] = Object.entries(operations).map(([name, spec]) => ({
     ...none,
@@ -197,6 +205,7 @@ export function functionAccess(operations: Readonly<Record<string, OperationSpec
     kind: 'operation',
     readsApiKey: true,
     sealsWebhookSecret: spec.postprocess === 'sealWebhookSecret',
+    countsPaidCalls: isPaidOperation(spec),
   }));
   out.push({
     ...none,

@@ -16,6 +16,9 @@ const MARGIN_SECONDS = 3;
  */
 export const API_AUTHORIZER = '${param:apiAuthorizer}';
 
+/** Reserved concurrency of each function that makes paid Didit calls (`paidReservedConcurrency`; unset = none). */
+export const PAID_RESERVED_CONCURRENCY = '${param:paidReservedConcurrency, null}';
+
 /**
  * Environment of each kind of function: non-secret configuration only (ids, names, URLs). The values are
  * serverless params, so the `local` stage (serverless-offline) can take them from its environment while a
@@ -46,6 +49,10 @@ function environmentOf(fn: FunctionAccess): Record<string, string> | undefined {
     env['S3_FORCE_PATH_STYLE'] = '${param:s3ForcePathStyle}';
   }
   if (fn.uploads === 'presign') env['UPLOAD_KMS_KEY_ID'] = '${param:uploadKmsKeyId}';
+  if (fn.countsPaidCalls) {
+    env['DAILY_PAID_CALL_CAP'] = '${param:dailyPaidCallCap}';
+    env['SPEND_CAP_TABLE'] = '${param:spendCounterTableName}';
+  }
   Object.assign(env, EVENT_SETTINGS[fn.name] ?? {});
   return Object.keys(env).length > 0 ? env : undefined;
 }
@@ -130,7 +137,12 @@ function pathParameters(path: string): Record<string, unknown> {
  */
 export function serverlessFunctions(operations: Readonly<Record<string, OperationSpec>> = OPERATIONS): Record<string, unknown> {
   const entries = functionAccess(operations).map((fn): [string, unknown] => {
-    const base = { role: logicalIds(fn).role };
+    const base = {
+      role: logicalIds(fn).role,
+      // Off by default (null drops the property: new accounts cannot reserve any); a number per stage caps how
+      // many paid calls can run at once, below Didit's rate limits.
+      ...(fn.countsPaidCalls ? { reservedConcurrency: PAID_RESERVED_CONCURRENCY } : {}),
+    };
     const environment = environmentOf(fn);
     if (fn.kind === 'operation') {
       const spec = operations[fn.name]!;

@@ -150,6 +150,18 @@ function roleOf(fn: FunctionAccess): Record<string, unknown> {
       Condition: { StringLike: { 's3:prefix': [`${UPLOAD_PREFIX}*`] } },
     });
   }
+  if (fn.countsPaidCalls) {
+    // The daily spend counter (lib/spend-cap/counter.ts): its own items of the idempotency table and no other.
+    statements.push({
+      Sid: 'CountPaidCalls',
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      Resource: getAtt(STACK.dedupeTable, 'Arn'),
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`spend-cap#${STAGE}#*`] } },
+    });
+  }
+  // X-Ray (the `tracing` param): write-only, and X-Ray has no resource-level permissions. Unused when off.
+  add('WriteTraces', ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], '*');
   if (fn.sendsToTriggerDlq) {
     // The on-failure destination of its asynchronous invocations: Lambda sends with the function's role.
     add('SendFailedInvocations', ['sqs:SendMessage'], getAtt(STACK.triggerDeadLetterQueue, 'Arn'));

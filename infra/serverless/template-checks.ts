@@ -593,6 +593,10 @@ export function expectedGrants(fn: FunctionAccess): string[] {
     on('UploadsKey[via s3]', 'kms:Decrypt');
   }
   if (fn.sendsToTriggerDlq) on('TriggerDeadLetterQueue', 'sqs:SendMessage');
+  // The daily spend counter: its own items of the idempotency table only (lib/spend-cap/counter.ts).
+  if (fn.countsPaidCalls) on('WebhookIdempotencyTable[leading=spend-cap#<stage>#*]', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  // X-Ray has no resource-level permissions: write-only on '*', every function (the `tracing` param).
+  on('*', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords');
   return [...new Set(out)].sort();
 }
 
@@ -602,6 +606,10 @@ function grantsOf(t: CfnTemplate, s: Statement): string[] {
   const names = resources.map((r): string => {
     const id = getAttTarget(r) ?? refTarget(r);
     if (id !== undefined) {
+      // A table grant limited to some partition keys names them (the spend counter's items).
+      const leading = stringsIn(conditionValue(s, ['ForAllValues:StringLike', 'ForAllValues:StringEquals'], 'dynamodb:LeadingKeys'));
+      // The stage segment is a literal (no wildcard): one stage's counter, whatever the stage is called.
+      if (leading.length > 0) return `${id}[leading=${leading.map((k) => k.replace(/^spend-cap#[^#*?]+#\*$/, 'spend-cap#<stage>#*')).join('|')}]`;
       if (t.Resources[id]?.Type !== 'AWS::KMS::Key') return id;
       const purpose = stringsIn(conditionValue(s, ['StringEquals'], PURPOSE));
       const via = stringsIn(conditionValue(s, ['StringEquals'], 'kms:ViaService'));

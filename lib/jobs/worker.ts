@@ -14,6 +14,8 @@ import { sharedJobDependencies, type JobDependencies } from './dependencies.ts';
 import { mapIdempotencyError } from '../idempotency/errors.ts';
 import { JobInProgressError, PoisonMessageError } from './errors.ts';
 import { completedDetail, JOB_COMPLETED_DETAIL_TYPE } from './events.ts';
+import { SpendCapReachedError } from '../spend-cap/errors.ts';
+import type { PaidCallReservation } from '../spend-cap/gate.ts';
 import { BatchKeyScope } from './key-scope.ts';
 import { parseJobMessage, structuredInput, workerOperation, type JobMessage } from './message.ts';
 import { decideFailure, diditStatusOf, jobErrorOf, OUTCOME_UNKNOWN } from './outcome.ts';
@@ -188,15 +190,32 @@ async function processRecord(record: SQSRecord, batch: Batch): Promise<RecordRes
 async function callDidit(spec: OperationSpec, valid: ValidRequest, job: JobRecord, record: SQSRecord, batch: Batch): Promise<JobOutcome> {
   const { jobs, gateway } = batch.deps;
   const idempotent = typeof spec.idempotent === 'function' ? spec.idempotent(valid.input) : spec.idempotent;
-  // Everything that can fail without Didit first — the API key (one decrypt per batch) and the result data
-  // key: a failure here throws before the call is marked as started, and the message is simply redelivered.
-  await Promise.all([batch.keyScope.ready(), batch.sealer.ready({ abortSignal: batch.signal })]);
-  const start = await jobs.store.beginCall(job.jobId, jobs.now());
-  if (!start.started) throw new JobInProgressError('the job completed meanwhile');
-  if (start.unresolvedEarlierCall && !idempotent) {
-    logger.warn('an earlier Didit call of this job may have been made and never recorded; not calling again', { jobId: job.jobId, operation: spec.name });
-    metrics.addMetric('JobOutcomeUnknown', MetricUnit.Count, 1);
-    return { status: 'failed', error: OUTCOME_UNKNOWN };
+  // The daily spend cap, before the batch decrypt: a job over the cap costs no KMS call and sends nothing.
+  // It FAILS with SPEND_CAP_REACHED (and its completion event says so) rather than waiting in the queue: a
+  // backlog released at 00:00 UTC would spend the next day's budget unasked, and SQS would dead-letter it
+  // after maxReceiveCount anyway. The caller resubmits after the day rolls over; nothing was paid.
+  let paidCall: PaidCallReservation | undefined;
+  try {
+    paidCall = await gateway.spendGate?.reserve(spec, { abortSignal: batch.signal });
+  } catch (err) {
+    if (err instanceof SpendCapReachedError) return { status: 'failed', error: jobErrorOf(err) };
+    throw err;
+  }
+  try {
+    // Everything that can fail without Didit first — the API key (one decrypt per batch) and the result data
+    // key: a failure here throws before the call is marked as started, and the message is simply redelivered.
+    await Promise.all([batch.keyScope.ready(), batch.sealer.ready({ abortSignal: batch.signal })]);
+    const start = await jobs.store.beginCall(job.jobId, jobs.now());
+    if (!start.started) throw new JobInProgressError('the job completed meanwhile');
+    if (start.unresolvedEarlierCall && !idempotent) {
+      logger.warn('an earlier Didit call of this job may have been made and never recorded; not calling again', { jobId: job.jobId, operation: spec.name });
+      metrics.addMetric('JobOutcomeUnknown', MetricUnit.Count, 1);
+      await paidCall?.release();
+      return { status: 'failed', error: OUTCOME_UNKNOWN };
+    }
+  } catch (err) {
+    await paidCall?.release();
+    throw err;
   }
   const call = { idempotent, answered: false };
   const useKey: KeyScope = (fn, options) =>
@@ -215,6 +234,7 @@ async function callDidit(spec: OperationSpec, valid: ValidRequest, job: JobRecor
       lambdaRequestId: batch.context.awsRequestId,
       sourceRequestId: record.messageId,
       useKey,
+      paidCall,
     });
     const result = await batch.sealer.seal(job.jobId, json ?? null);
     return { status: 'succeeded', diditStatus: response.status, result };

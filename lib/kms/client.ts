@@ -1,5 +1,6 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { checkAwsEndpoints, localEmulatorEnabled } from '../runtime/config.ts';
+import { traceAwsCalls } from '../observability/tracing.ts';
 import { SecureKmsRequestHandler } from './secure-request-handler.ts';
 
 export interface SecureKmsClientOptions {
@@ -34,5 +35,7 @@ export function createSecureKmsClient(options: SecureKmsClientOptions): { client
     requestHandler: handler,
     maxAttempts: options.maxAttempts ?? 3,
   });
+  // X-Ray spans (command, status, attempts, latency) when the stage traces; never the input or output.
+  traceAwsCalls(client, 'KMS');
   return { client, handler };
 }

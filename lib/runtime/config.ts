@@ -17,6 +17,12 @@ export interface GatewayConfig {
   readonly diditBaseUrl: string;
   /** PEM of an extra trust anchor for Didit (the local sandbox's CA); absent in production. */
   readonly diditCa: string | undefined;
+  /**
+   * Daily cap of paid Didit calls for this stage (lib/spend-cap/); undefined = no cap. DAILY_PAID_CALL_CAP,
+   * '' or '0' meaning off. When set, SPEND_CAP_TABLE must name the counter's table (fails closed otherwise).
+   */
+  readonly dailyPaidCallCap?: number | undefined;
+  readonly spendCounterTable?: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -34,6 +40,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   const baseUrl = env['DIDIT_BASE_URL'] ?? 'https://verification.didit.me';
   if (!baseUrl.startsWith('https://')) throw new ConfigError('DIDIT_BASE_URL must use https');
   const caFile = env['DIDIT_CA_FILE'];
+  const cap = Number(env['DAILY_PAID_CALL_CAP'] || '0');
+  if (!Number.isInteger(cap) || cap < 0) throw new ConfigError('DAILY_PAID_CALL_CAP must be a whole number (0 = no cap)');
+  const spendCounterTable = env['SPEND_CAP_TABLE'] || undefined;
+  if (cap > 0 && spendCounterTable === undefined) throw new ConfigError('DAILY_PAID_CALL_CAP needs SPEND_CAP_TABLE');
   return {
     region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
     service: env['SERVICE_NAME'] ?? SERVICE_NAME,
@@ -43,6 +53,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     ciphertextTtlMs: ttlSeconds * 1000,
     diditBaseUrl: baseUrl,
     diditCa: caFile ? readFileSync(caFile, 'utf8') : undefined,
+    dailyPaidCallCap: cap > 0 ? cap : undefined,
+    spendCounterTable,
   };
 }
 

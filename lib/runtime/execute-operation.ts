@@ -5,9 +5,11 @@ import { redact } from '../http/redact.ts';
 import type { ValidRequest } from '../http/validate-request.ts';
 import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
+import { failureOf, startSpan } from '../observability/tracing.ts';
 import type { OperationSpec } from '../operations/types.ts';
 import type { KeyObserver } from '../sealed-key/sealed-key.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
+import type { PaidCallReservation } from '../spend-cap/gate.ts';
 import type { GatewayDependencies } from './dependencies.ts';
 
 /** Where an execution comes from and how long it may take; the same for HTTP, queues and events. */
@@ -31,6 +33,11 @@ export interface ExecutionContext {
    * must call the observer's `released` once per use, so that every Didit call keeps its own audit record.
    */
   readonly useKey?: KeyScope;
+  /**
+   * This call's count against the daily cap of paid calls, when the caller took it itself (the job worker,
+   * before its batch decrypt). Default: taken here, before the key scope.
+   */
+  readonly paidCall?: PaidCallReservation;
 }
 
 /** The signature of `SealedKey.withKey`: runs `fn` with the key in secure memory, reports to `observer`. */
@@ -57,11 +64,17 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
   const request = diditRequest(spec, valid, ctx.deadline, signal, ctx.timeoutMs);
   const call: CallRecord = {};
   const useKey: KeyScope = ctx.useKey ?? ((fn, options) => deps.sealedKey.withKey(fn, options));
+  // Spend cap (lib/spend-cap/): counted BEFORE the key scope, so a call over the cap costs no KMS Decrypt and
+  // sends nothing; a count whose call never reached Didit (the key could not be had) is given back.
+  const paidCall = ctx.paidCall ?? (await deps.spendGate?.reserve(spec, { abortSignal: signal }));
+  let reachedDidit = false;
   // Didit's answer as soon as it exists: if anything after it throws (metrics, the observer's audit record,
   // the key's release), its body — a webhook secret, personal data — is wiped rather than left to the GC.
   let answered: DiditResponse | undefined;
   const callDidit = async (key: SecureBuffer): Promise<DiditResponse> => {
+    reachedDidit = true;
     const started = performance.now();
+    const span = startSpan('Didit', 'remote');
     try {
       const result = await deps.didit.send(key, request);
       answered = result;
@@ -77,6 +90,8 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
       metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
       metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
       if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
+      // X-Ray (when the stage traces): the operation, status, attempts and latency; never the request.
+      span.end({ operation: spec.name, status: call.status, attempts: call.attempts, latency_ms: Math.round(call.latencyMs) }, failureOf(call.status));
     }
   };
   let response: DiditResponse;
@@ -84,6 +99,7 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
     response = await useKey(callDidit, { abortSignal: signal, observer: keyObserver(spec, ctx, call) });
   } catch (err) {
     (answered as DiditResponse | undefined)?.body.fill(0);
+    if (!reachedDidit) await paidCall?.release();
     throw err;
   }
   if (spec.redact === undefined && spec.postprocess === undefined) return { response, json: response.json };

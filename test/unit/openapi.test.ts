@@ -228,6 +228,9 @@ describe('the documentation function', () => {
   it('needs no configuration and imports nothing of the key path (no KMS, Secrets Manager or Didit)', () => {
     const source = readFileSync(new URL('../../functions/openapi.ts', import.meta.url), 'utf8');
     const imports = [...source.matchAll(/^import .* from '([^']+)'/gm)].map((m) => m[1]);
-    expect(imports.sort()).toEqual(['../infra/openapi/openapi.json', 'aws-lambda', 'node:crypto'].sort());
+    expect(imports.sort()).toEqual(['../infra/openapi/openapi.json', '../lib/observability/tracing.ts', 'aws-lambda', 'node:crypto'].sort());
+    // The tracing switch imports types only (the tracer is loaded on demand, and holds nothing of the key path).
+    const tracing = readFileSync(new URL('../../lib/observability/tracing.ts', import.meta.url), 'utf8');
+    expect([...tracing.matchAll(/^import (?!type ).* from '([^']+)'/gm)].map((m) => m[1])).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import {
   API_AUTHORIZER,
   DOCS_FUNCTION,
   EVENT_FUNCTIONS,
+  PAID_RESERVED_CONCURRENCY,
   renderFunctionsYaml,
   SIGNUP_EVENT_PATTERN as RULE_PATTERN,
   SIGNUP_RULE_NAME,
@@ -21,6 +22,10 @@ import { loadConfig } from '../../lib/runtime/config.ts';
 import { loadSignupConfig } from '../../lib/triggers/config.ts';
 import { SIGNUP_EVENT_PATTERN } from '../../lib/triggers/signup.ts';
 import { loadIntakeConfig, loadPresignConfig } from '../../lib/uploads/config.ts';
+import { isPaidOperation } from '../../lib/spend-cap/paid.ts';
+
+/** The daily spend cap's settings, on every function that makes paid Didit calls. */
+const SPEND_ENV = ['DAILY_PAID_CALL_CAP', 'SPEND_CAP_TABLE'];
 
 // serverless.yml takes its functions, per-function resources and policy principals from files generated
 // from the operation table. The packaged template itself is checked by template-security.test.ts.
@@ -37,6 +42,7 @@ interface Fn {
   maximumRetryAttempts?: number;
   maximumEventAge?: number;
   destinations?: unknown;
+  reservedConcurrency?: string;
 }
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 // Plain js-yaml: serverless.yml must not use CloudFormation short-form tags (!Ref), or this throws.
@@ -126,6 +132,8 @@ describe('serverless.yml and the operation table', () => {
       expect(fn.environment?.['OPERATION']).toBe(name);
       expect(operationNamed(fn.environment?.['OPERATION'])).toBe(spec);
       const sealing = (spec as OperationSpec).postprocess === 'sealWebhookSecret';
+      // Paid operations are counted against the daily cap (lib/spend-cap/) and may have reserved concurrency.
+      const paid = isPaidOperation(spec);
       expect(Object.keys(fn.environment ?? {}).sort()).toEqual(
         [
           'OPERATION',
@@ -135,15 +143,17 @@ describe('serverless.yml and the operation table', () => {
           'DIDIT_CA_FILE',
           'CIPHERTEXT_TTL_SECONDS',
           ...(sealing ? ['WEBHOOK_SECRET_SECRET_ID'] : []),
+          ...(paid ? SPEND_ENV : []),
         ].sort(),
       );
+      expect(fn.reservedConcurrency).toBe(paid ? PAID_RESERVED_CONCURRENCY : undefined);
       expect(fn.events).toHaveLength(1);
       expect(fn.events[0]!.http).toMatchObject({ method: spec.route.method.toLowerCase(), path: spec.route.path, authorizer: API_AUTHORIZER });
       expect(fn.timeout * 1000).toBeGreaterThan(spec.timeoutMs);
     });
   }
 
-  const GATEWAY_ENV = ['SEALED_KEY_SECRET_ID', 'KMS_KEY_ID', 'DIDIT_BASE_URL', 'DIDIT_CA_FILE', 'CIPHERTEXT_TTL_SECONDS'];
+  const GATEWAY_ENV = ['SEALED_KEY_SECRET_ID', 'KMS_KEY_ID', 'DIDIT_BASE_URL', 'DIDIT_CA_FILE', 'CIPHERTEXT_TTL_SECONDS', ...SPEND_ENV];
   const eventFunctions: Record<string, { handler: string; timeout: number; memorySize?: number; env: string[] }> = {
     submitJob: { handler: 'functions/jobs.submitJob', timeout: 10, env: ['JOBS_TABLE', 'JOBS_QUEUE_URL', 'JOB_TTL_SECONDS', 'JOB_MAX_MESSAGE_BYTES'] },
     getJob: { handler: 'functions/jobs.getJob', timeout: 10, env: ['JOBS_TABLE', 'JOB_RESULT_KMS_KEY_ID'] },

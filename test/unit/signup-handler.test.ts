@@ -3,6 +3,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { DiditRequest, DiditResponse } from '../../lib/didit/client.ts';
 import { DiditBadRequestError, DiditServerError, DiditTimeoutError } from '../../lib/errors.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
+import { SpendCapReachedError } from '../../lib/spend-cap/errors.ts';
+import type { SpendGate } from '../../lib/spend-cap/gate.ts';
 import { loadSignupConfig, type SignupConfig } from '../../lib/triggers/config.ts';
 import type { SignupDependencies } from '../../lib/triggers/dependencies.ts';
 import { createSignupHandler, SIGNUP_EVENT_PATTERN, type SignupResult } from '../../lib/triggers/signup.ts';
@@ -132,6 +134,17 @@ describe('onSignup', () => {
           workflowId: WORKFLOW,
         },
       },
+    ]);
+  });
+
+  it('over the daily spend cap: creation-failed with SPEND_CAP_REACHED, nothing sent, not retried', async () => {
+    const capped = new SpendCapReachedError({ retryAfterSeconds: 60 });
+    const gate: SpendGate = { reserve: async () => Promise.reject(capped) };
+    fake.deps = { ...fake.deps, gateway: { ...fake.deps.gateway, spendGate: gate } };
+    await run(signup({ userId: 'u-cap' }));
+    expect(fake.calls).toHaveLength(0);
+    expect(fake.published).toEqual([
+      { detailType: 'didit.session.creation-failed', detail: expect.objectContaining({ userId: 'u-cap', errorCode: 'SPEND_CAP_REACHED' }) },
     ]);
   });
 

@@ -137,6 +137,20 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
     expect(JSON.stringify(template).length).toBeLessThan(600_000);
   });
 
+  it('operating limits off by default: no X-Ray on functions or stage, no reserved concurrency; the 80 % spend alarm exists', () => {
+    expect(R(template, 'ApiGatewayStage').Properties['TracingEnabled']).toBe(false);
+    for (const [id, res] of Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function')) {
+      expect(res.Properties?.['TracingConfig'], id).toBeUndefined();
+      expect(res.Properties?.['ReservedConcurrentExecutions'], id).toBeUndefined();
+      expect((res.Properties?.['Environment'] as { Variables?: Record<string, unknown> } | undefined)?.Variables?.['POWERTOOLS_TRACE_ENABLED'], id).toBe('false');
+    }
+    expect(R(template, 'SpendCapNearlyReachedAlarm').Properties).toMatchObject({ Threshold: 80, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(R(template, 'AmlScreeningLambdaFunction').Properties['Environment'].Variables).toMatchObject({
+      DAILY_PAID_CALL_CAP: '0',
+      SPEND_CAP_TABLE: { Ref: 'WebhookIdempotencyTable' },
+    });
+  });
+
   it('wires the event-driven functions as their authors specified (queue, bucket notification, rule, retries, alarms)', () => {
     const r = (id: string) => R(template, id).Properties;
     const esm = Object.values(template.Resources).filter((x) => x.Type === 'AWS::Lambda::EventSourceMapping');
@@ -380,7 +394,7 @@ describe('each assertion catches a broken template', () => {
     R(u, 'DiditWebhookLambdaRole').Properties['ManagedPolicyArns'] = ['arn:aws:iam::aws:policy/AdministratorAccess'];
     expect(checkRolePerFunction(t)).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/ListSessionsLambdaRole \(openApiDocument\): grants \[.*kms:Decrypt.*\], expected \[logs:CreateLogStream, logs:PutLogEvents\]/),
+        expect.stringMatching(/ListSessionsLambdaRole \(openApiDocument\): grants \[.*kms:Decrypt.*\], expected \[logs:CreateLogStream, logs:PutLogEvents, xray:PutTelemetryRecords, xray:PutTraceSegments\]/),
         expect.stringMatching(/ListSessionsLambdaRole is shared by/),
       ]),
     );
@@ -409,6 +423,28 @@ describe('each assertion catches a broken template', () => {
       'SubmitJobLambdaRole (submitJob): grants sqs:SendMessage on TriggerDeadLetterQueue, which the access model does not',
       'SubmitJobLambdaRole (submitJob): lacks sqs:SendMessage on JobsQueue',
     ]);
+  });
+
+  it('checkRolePerFunction: the spend counter grant is limited to its own stage\'s counter items', () => {
+    const fns = functionAccess();
+    const paid = fns.filter((fn) => fn.countsPaidCalls).map((fn) => fn.name);
+    // Paid operations and the three functions that run them for events; never a free read.
+    expect(paid).toEqual(expect.arrayContaining(['amlScreening', 'createSession', 'jobWorker', 'onUpload', 'onSignup']));
+    expect(paid).not.toContain('listSessions');
+    expect(roleStatement(template, 'AmlScreeningLambdaRole', 'CountPaidCalls').Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['spend-cap#test#*'] },
+    });
+    const t = copy();
+    delete roleStatement(t, 'AmlScreeningLambdaRole', 'CountPaidCalls').Condition;
+    const u = copy();
+    // Every stage's counter (or any item at all) is too much.
+    roleStatement(u, 'AmlScreeningLambdaRole', 'CountPaidCalls').Condition = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['spend-cap#*'] } };
+    for (const bad of [t, u]) {
+      expect(checkRolePerFunction(bad)).toEqual([
+        expect.stringMatching(/^AmlScreeningLambdaRole \(amlScreening\): grants dynamodb:GetItem on WebhookIdempotencyTable.*which the access model does not/),
+        expect.stringMatching(/^AmlScreeningLambdaRole \(amlScreening\): lacks dynamodb:GetItem on WebhookIdempotencyTable\[leading=spend-cap#<stage>#\*\]/),
+      ]);
+    }
   });
 
   it('checkRolePerFunction covers the event-driven functions: each has its own role with exactly its access', () => {

@@ -19,6 +19,8 @@ import type { Once } from '../../lib/triggers/outcome-store.ts';
 import type { IntakeConfig } from '../../lib/uploads/config.ts';
 import type { IntakeDependencies } from '../../lib/uploads/dependencies.ts';
 import { UploadRejectedError } from '../../lib/uploads/errors.ts';
+import { SpendCapReachedError } from '../../lib/spend-cap/errors.ts';
+import type { SpendGate } from '../../lib/spend-cap/gate.ts';
 import { createUploadHandler, type UploadRecordResult } from '../../lib/uploads/intake.ts';
 import { fileKey, manifestBytes, manifestKey, type Manifest, type UploadLocation } from '../../lib/uploads/layout.ts';
 import { ObjectTooLargeError, type ObjectHead } from '../../lib/uploads/objects.ts';
@@ -191,6 +193,17 @@ async function run(event: S3Event, context: Context = lambdaContext({ remainingM
 }
 
 const keysUnder = (at: UploadLocation) => [...fake.objects.keys()].filter((k) => k.includes(at.uploadId));
+
+describe('onUpload: the daily spend cap', () => {
+  it('over the cap: a final failed outcome with SPEND_CAP_REACHED, nothing sent to Didit, not retried', async () => {
+    const gate: SpendGate = { reserve: async () => Promise.reject(new SpendCapReachedError({ retryAfterSeconds: 60 })) };
+    fake.deps = { ...fake.deps, gateway: { ...fake.deps.gateway, spendGate: gate } };
+    const [result] = await run(upload(liveness, { user_image: JPEG }));
+    expect(result).toMatchObject({ status: 'failed', errorCode: 'SPEND_CAP_REACHED', published: true });
+    expect(fake.diditCalls).toHaveLength(0);
+    expect(fake.published).toEqual([expect.objectContaining({ status: 'failed', errorCode: 'SPEND_CAP_REACHED' })]);
+  });
+});
 
 describe('onUpload: the happy path', () => {
   it('one Didit call with the file and the fields; objects deleted; one allow-listed event; the redelivery replays', async () => {
