@@ -4,6 +4,8 @@
  *
  *   1. `sls package --stage <stage> --param=esbuildExclude=*` into .cache/deploy-local/<stage>/ (no AWS
  *      credentials; sodium-native is not installed into the zips, which are not deployed anyway);
+ *      The functions live in nested stacks (infra/serverless/nesting.ts): deploy-local flattens them back into one
+ *      template first (readPackagedTemplate); what they hold is what it leaves out anyway.
  *   2. the DynamoDB tables (webhook idempotency, jobs) are created from their template definitions with the
  *      AWS SDK on the DynamoDB endpoint (host-mode LocalStack has no DynamoDB: it downloads a Java runtime; the
  *      emulator helpers put a moto server beside it), with TTL, SSE and point-in-time recovery as declared;
@@ -36,7 +38,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   CloudFormationClient,
   CreateStackCommand,
@@ -70,6 +72,7 @@ import {
   S3Client,
   type ServerSideEncryptionRule,
 } from '@aws-sdk/client-s3';
+import { flattenNestedStacks } from '../serverless/nesting.ts';
 import { REPO_ROOT } from './offline.ts';
 import { startEmulator, TEST_CREDENTIALS, type Emulator } from './emulator.ts';
 
@@ -193,6 +196,17 @@ export async function packageTemplate(stage: string, opts: { outDir?: string; lo
     log,
   });
   return join(outDir, 'cloudformation-template-update-stack.json');
+}
+
+/**
+ * The packaged template as ONE template: the root with its nested stacks flattened back in
+ * (infra/serverless/nesting.ts). The nested stacks hold only functions, their log groups, permissions, API
+ * methods and alarms, which deploy-local leaves out or creates with the Logs API anyway, so the emulator gets a
+ * single stack and never has to fetch nested templates from S3.
+ */
+export function readPackagedTemplate(templatePath: string): CfnTemplate {
+  const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as CfnTemplate;
+  return flattenNestedStacks(read(templatePath), (file) => read(join(dirname(templatePath), file))) as CfnTemplate;
 }
 
 function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; log: (line: string) => void }): Promise<void> {
@@ -447,7 +461,7 @@ export async function deployLocal(opts: DeployLocalOptions): Promise<DeployedLoc
   let t0 = Date.now();
   const templatePath = opts.templatePath ?? (await packageTemplate(opts.stage, { log, outDir: opts.packageDir }));
   const packageMs = opts.templatePath ? 0 : Date.now() - t0;
-  const packaged = JSON.parse(readFileSync(templatePath, 'utf8')) as CfnTemplate;
+  const packaged = readPackagedTemplate(templatePath);
 
   t0 = Date.now();
   const literals: Record<string, string> = {};

@@ -10,7 +10,8 @@
  *     secrets name the key, so Role → Secret → Key → Role would be a cycle. For the same reason the roles name
  *     the intake bucket by its ARN string, never by `Ref`: the bucket's notification names onUpload, whose
  *     role would then name the bucket (Bucket → Function → Role → Bucket);
- *     Errors and Throttles alarms per function; `extensions` that give serverless's own log groups the log
+ *     Errors and Throttles metric-math alarms over up to 10 functions of one nested stack (functionAlarms);
+ *     `extensions` that give serverless's own log groups the log
  *     KMS key and the data-protection policy, and make each function wait for its KMS policy.
  *   - principals.yml: the role ARN (and log group ARN) lists that serverless.yml's key policies and secret
  *     resource policies use, as `${self:custom.principals.<list>}`.
@@ -24,6 +25,7 @@ import { OPERATIONS } from '../../lib/operations/table.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';
 import { type SealedPurpose, SERVICE_NAME } from '../../lib/sealed-key/encryption-context.ts';
 import { type FunctionAccess, functionAccess, logicalIds, WEBHOOK_FUNCTION } from './access.ts';
+import { nestedStackLogicalId, stackGroupOf } from './nesting.ts';
 
 /** Logical ids of the resources serverless.yml declares and the generated ones refer to. */
 export const STACK = Object.freeze({
@@ -254,26 +256,55 @@ export const WEBHOOK_METHOD_SKIPS: readonly CheckovSkip[] = [
   },
 ];
 
-function alarm(fn: FunctionAccess, metric: 'Errors' | 'Throttles'): Record<string, unknown> {
-  const what = metric === 'Errors' ? 'failed (unhandled error or timeout)' : 'was throttled';
-  return {
-    Type: 'AWS::CloudWatch::Alarm',
-    Properties: {
-      AlarmName: `${SERVICE}-${STAGE}-${fn.name}-${metric.toLowerCase()}`,
-      AlarmDescription: `${fn.name} ${what} at least once in 5 minutes`,
-      Namespace: 'AWS/Lambda',
-      MetricName: metric,
-      Dimensions: [{ Name: 'FunctionName', Value: ref(logicalIds(fn).function) }],
-      Statistic: 'Sum',
-      Period: 300,
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-      AlarmActions: ALARM_ACTIONS,
-      OKActions: ALARM_ACTIONS,
-    },
-  };
+/** CloudWatch evaluates at most 10 metrics in one metric-math alarm. */
+export const FUNCTIONS_PER_ALARM = 10;
+
+/**
+ * The function alarms: per nested stack (nesting.ts stackGroupOf), per metric, one metric-math alarm over at
+ * most FUNCTIONS_PER_ALARM functions (sorted by name) that fires when their sum reaches 1 in 5 minutes. Every
+ * function is in exactly one Errors and one Throttles alarm (checkFunctionAlarms); the description names
+ * them, and the metric of each function is in the alarm's graph. 8 groups × 2 metrics instead of 2 per function.
+ */
+export function functionAlarms(fns: readonly FunctionAccess[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const groups = new Map<number, FunctionAccess[]>();
+  for (const fn of fns) groups.set(stackGroupOf(fn.name), [...(groups.get(stackGroupOf(fn.name)) ?? []), fn]);
+  for (const [group, members] of [...groups].sort((a, b) => a[0] - b[0])) {
+    const sorted = [...members].sort((a, b) => a.name.localeCompare(b.name));
+    for (let i = 0; i * FUNCTIONS_PER_ALARM < sorted.length; i++) {
+      const chunk = sorted.slice(i * FUNCTIONS_PER_ALARM, (i + 1) * FUNCTIONS_PER_ALARM);
+      for (const metric of ['Errors', 'Throttles'] as const) {
+        const what = metric === 'Errors' ? 'failed (unhandled error or timeout)' : 'was throttled';
+        out[`${nestedStackLogicalId(group)}${metric}Alarm${i}`] = {
+          Type: 'AWS::CloudWatch::Alarm',
+          Properties: {
+            AlarmName: `${SERVICE}-${STAGE}-functions-${group}-${i}-${metric.toLowerCase()}`,
+            AlarmDescription: `One of ${chunk.map((fn) => fn.name).join(', ')} ${what} at least once in 5 minutes`,
+            Metrics: [
+              ...chunk.map((fn, k) => ({
+                Id: `f${k}`,
+                Label: fn.name,
+                MetricStat: {
+                  Metric: { Namespace: 'AWS/Lambda', MetricName: metric, Dimensions: [{ Name: 'FunctionName', Value: ref(logicalIds(fn).function) }] },
+                  Period: 300,
+                  Stat: 'Sum',
+                },
+                ReturnData: false,
+              })),
+              { Id: 'total', Label: `${metric} of ${chunk.length} functions`, Expression: 'SUM(METRICS())', ReturnData: true },
+            ],
+            EvaluationPeriods: 1,
+            Threshold: 1,
+            ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+            TreatMissingData: 'notBreaching',
+            AlarmActions: ALARM_ACTIONS,
+            OKActions: ALARM_ACTIONS,
+          },
+        };
+      }
+    }
+  }
+  return out;
 }
 
 function kmsPolicy(name: string, roles: readonly FunctionAccess[], statements: unknown[]): Record<string, unknown> {
@@ -305,8 +336,6 @@ export function serverlessResources(operations: Readonly<Record<string, Operatio
   for (const fn of fns) {
     const ids = logicalIds(fn);
     resources[ids.role] = roleOf(fn);
-    resources[ids.errorsAlarm] = alarm(fn, 'Errors');
-    resources[ids.throttlesAlarm] = alarm(fn, 'Throttles');
     // serverless creates the log group (name, retention); we add the log key and the data-protection policy.
     extensions[ids.logGroup] = {
       Properties: { KmsKeyId: getAtt(STACK.logsKey, 'Arn'), DataProtectionPolicy: '${self:custom.logDataProtectionPolicy}' },
@@ -327,6 +356,7 @@ export function serverlessResources(operations: Readonly<Record<string, Operatio
     };
   }
   extensions[apiMethodLogicalId(WEBHOOK_FUNCTION.route)] = { Metadata: { checkov: { skip: [...WEBHOOK_METHOD_SKIPS] } } };
+  Object.assign(resources, functionAlarms(fns));
   resources[STACK.apiKeyDecryptPolicy] = kmsPolicy('read-sealed-didit-api-key', apiKeyReaders, [
     { Sid: 'ReadSealedApiKey', Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: ref(STACK.apiKeySecret) },
     {

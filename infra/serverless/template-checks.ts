@@ -1164,6 +1164,62 @@ export function checkCheckovSuppressions(t: CfnTemplate): string[] {
   return v;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// 14. function alarms
+
+/**
+ * Every Lambda function is watched for Errors and for Throttles by exactly one alarm each: metric-math alarms
+ * (AWS/Lambda metric per function by its `FunctionName` Ref, summed with `SUM(METRICS())`) that fire on the
+ * first one in their period (Threshold 1, GreaterThanOrEqualToThreshold, statistic Sum), over at most 10
+ * metrics (CloudWatch's limit for one alarm).
+ */
+interface MetricStat {
+  Metric?: { Namespace?: string; MetricName?: string; Dimensions?: Array<{ Name?: string; Value?: unknown }> };
+  Stat?: string;
+}
+
+export function checkFunctionAlarms(t: CfnTemplate): string[] {
+  const v: string[] = [];
+  const seen: Record<string, Map<string, number>> = { Errors: new Map(), Throttles: new Map() };
+  for (const [id, res] of Object.entries(t.Resources)) {
+    if (res.Type !== 'AWS::CloudWatch::Alarm') continue;
+    const p = props(res);
+    const metrics = asArray(p['Metrics'] as Array<Record<string, unknown>>);
+    const stats = metrics.map((m) => m['MetricStat'] as MetricStat | undefined).filter((m): m is MetricStat => m !== undefined);
+    const lambda = stats.filter((m) => m.Metric?.Namespace === 'AWS/Lambda');
+    if (lambda.length === 0) {
+      if (p['Namespace'] === 'AWS/Lambda') v.push(`${id}: a single-metric Lambda alarm (use the metric-math alarms of the nested stack)`);
+      continue;
+    }
+    if (stats.length > 10) v.push(`${id}: ${stats.length} metrics, CloudWatch evaluates at most 10 in one alarm`);
+    const names = new Set(lambda.map((m) => String(m.Metric?.MetricName)));
+    if (names.size !== 1) v.push(`${id}: mixes ${[...names].join(', ')}`);
+    const sum = metrics.find((m) => m['Expression'] === 'SUM(METRICS())' && m['ReturnData'] === true);
+    if (!sum || metrics.filter((m) => m['ReturnData'] !== false).length !== 1) v.push(`${id}: must return exactly SUM(METRICS())`);
+    if (p['Threshold'] !== 1 || p['ComparisonOperator'] !== 'GreaterThanOrEqualToThreshold' || lambda.some((m) => m.Stat !== 'Sum')) {
+      v.push(`${id}: must fire on the first one (Threshold 1, GreaterThanOrEqualToThreshold, Sum)`);
+    }
+    for (const m of lambda) {
+      const dims = asArray(m.Metric?.Dimensions);
+      const fn = dims.length === 1 && dims[0]!.Name === 'FunctionName' ? refTarget(dims[0]!.Value) : undefined;
+      const metric = String(m.Metric?.MetricName);
+      if (!fn || t.Resources[fn]?.Type !== 'AWS::Lambda::Function') {
+        v.push(`${id}: a ${metric} metric that is not one function of this template (FunctionName Ref)`);
+        continue;
+      }
+      if (seen[metric]) seen[metric].set(fn, (seen[metric].get(fn) ?? 0) + 1);
+    }
+  }
+  for (const [id] of lambdaFunctions(t)) {
+    for (const metric of ['Errors', 'Throttles']) {
+      const n = seen[metric]!.get(id) ?? 0;
+      if (n === 0) v.push(`${id}: in no ${metric} alarm`);
+      if (n > 1) v.push(`${id}: in ${n} ${metric} alarms`);
+    }
+  }
+  return v;
+}
+
 /** Every check, by name (the test runs each on the packaged template). */
 export const CHECKS = {
   checkRouteAuthorization: (t: CfnTemplate) => checkRouteAuthorization(t),
@@ -1184,4 +1240,5 @@ export const CHECKS = {
   checkDataAtRest,
   checkAccessLogs,
   checkCheckovSuppressions,
+  checkFunctionAlarms,
 } as const;

@@ -6,7 +6,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageTemplate } from '../../infra/local/deploy-local.ts';
 import { CHECKOV_VERSION, type CheckovReport, checkovInstalled, packagedTemplates, runCheckov } from '../../infra/serverless/checkov.ts';
-import { functionAccess, logicalIds } from '../../infra/serverless/access.ts';
+import {
+  flattenNestedStacks,
+  NESTED_METADATA,
+  type NestedStackRecord,
+  nestedStackLogicalId,
+  nestedTemplateFile,
+  resourceCounts,
+  splitIntoNestedStacks,
+  stackGroupOf,
+} from '../../infra/serverless/nesting.ts';
+import { type FunctionAccess, functionAccess, logicalIds } from '../../infra/serverless/access.ts';
+import { functionAlarms } from '../../infra/serverless/resources.ts';
 import {
   type CfnTemplate,
   checkAccessLogs,
@@ -16,6 +27,7 @@ import {
   checkDataAtRest,
   checkDecryptConditions,
   checkEnvironment,
+  checkFunctionAlarms,
   checkKeys,
   checkLambdaPermissions,
   checkLogGroups,
@@ -44,6 +56,9 @@ const cfnLintAvailable = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8'
 // Installed by `node infra/serverless/checkov.ts install` (.ci/run does it), pinned, in its own venv.
 const checkovAvailable = checkovInstalled();
 let dir: string;
+/** The root template and the nested ones as packaged, and the single template they stand for (the checks read it). */
+let rootTemplate: CfnTemplate;
+let nested: Array<{ file: string; template: CfnTemplate }>;
 let template: CfnTemplate;
 let templatePaths: string[];
 let lint: Promise<LintFinding[]> | undefined;
@@ -78,7 +93,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'didit-template-'));
   await packageTemplate('test', { outDir: dir });
   templatePaths = packagedTemplates(dir);
-  template = JSON.parse(readFileSync(templatePaths[0]!, 'utf8')) as CfnTemplate;
+  const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as CfnTemplate;
+  rootTemplate = read(templatePaths[0]!);
+  nested = templatePaths.slice(1).map((path) => ({ file: path.slice(dir.length + 1), template: read(path) }));
+  template = flattenNestedStacks(rootTemplate, (file) => read(join(dir, file)));
   if (cfnLintAvailable) lint = cfnLint(templatePaths);
   if (checkovAvailable) checkov = runCheckov(templatePaths);
   // A rejection is reported by the cfn-lint / checkov test, not as an unhandled one.
@@ -91,6 +109,55 @@ afterAll(async () => {
   await checkov?.catch(() => {});
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** The budget per template (CloudFormation's limit is 500): issue 11. */
+const STACK_BUDGET = 250;
+
+function splitOptions(access: readonly FunctionAccess[]) {
+  return {
+    groupOfFunction: new Map(access.map((fn) => [logicalIds(fn).function, stackGroupOf(fn.name)])),
+    functionOfLogGroup: new Map(access.map((fn) => [logicalIds(fn).logGroup, logicalIds(fn).function])),
+  };
+}
+
+function templateUrlOf(root: CfnTemplate, file: string): unknown {
+  const stack = Object.values(root.Resources).find((r) => (r['Metadata'] as Record<string, NestedStackRecord> | undefined)?.[NESTED_METADATA]?.template === file);
+  return stack?.Properties?.['TemplateURL'];
+}
+
+/**
+ * The packaged template with every function doubled: each function and what it owns (log group, permission,
+ * method, rule, event config), its role and every API path, cloned under new ids (`<Fn>Copy…`, `<id>Copy`); the
+ * function alarms generated again for all of them. What grows with the operation table grows twice.
+ */
+function doubled(t: CfnTemplate): { template: CfnTemplate; access: FunctionAccess[] } {
+  const fns = functionAccess();
+  const copies = fns.map((fn) => ({ ...fn, name: `${fn.name}Copy`, logicalName: `${fn.logicalName}Copy` }));
+  const split = splitIntoNestedStacks(t, { ...splitOptions(fns), templateUrl: () => '' });
+  const owned = new Set(split.nested.flatMap((n) => Object.keys(n.template.Resources)));
+  const alarms = new Set(Object.keys(functionAlarms(fns)));
+  const cloned = Object.keys(t.Resources).filter(
+    (id) => !alarms.has(id) && (owned.has(id) || t.Resources[id]!.Type === 'AWS::ApiGateway::Resource' || fns.some((fn) => logicalIds(fn).role === id)),
+  );
+  const prefixes = [...fns].map((fn) => fn.logicalName).sort((a, b) => b.length - a.length);
+  const newId = new Map(
+    cloned.map((id) => {
+      const prefix = prefixes.find((p) => id.startsWith(p) && /^[A-Z]/.test(id.slice(p.length)));
+      return [id, prefix ? `${prefix}Copy${id.slice(prefix.length)}` : `${id}Copy`];
+    }),
+  );
+  const rename = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(rename);
+    if (typeof v === 'string') return newId.get(v) ?? v.replace(/\$\{([A-Za-z0-9]+)([.}])/g, (m, id: string, end: string) => (newId.has(id) ? `\${${newId.get(id)}${end}` : m));
+    if (v === null || typeof v !== 'object') return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rename(x)]));
+  };
+  const out: CfnTemplate = structuredClone(t);
+  for (const id of alarms) delete out.Resources[id];
+  Object.assign(out.Resources, functionAlarms([...fns, ...copies]));
+  for (const id of cloned) out.Resources[newId.get(id)!] = rename(structuredClone(t.Resources[id])) as CfnTemplate['Resources'][string];
+  return { template: out, access: [...fns, ...copies] };
+}
 
 /** A deep copy to break. */
 const copy = (): CfnTemplate => structuredClone(template);
@@ -133,12 +200,12 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
       expect(errors.map((e) => `${e.Rule.Id} ${e.Location.Path.join('/')}: ${e.Message}`)).toEqual([]);
       const warnings = new Map<string, number>();
       for (const f of findings.filter((x) => x.Level !== 'Error')) warnings.set(f.Rule.Id, (warnings.get(f.Rule.Id) ?? 0) + 1);
-      // W3005: serverless adds the role of a function to its DependsOn, which Fn::GetAtt already implies
-      //        (one per function; harmless).
+      // (W3005, a DependsOn that a GetAtt already implies: serverless adds each function's role to its DependsOn;
+      //  in the nested stacks those become parameters, and the split leaves the implied stack DependsOn out.)
       // W8003: Fn::Equals of two literals, i.e. a param decided at package time, on purpose: HasVerifier and
       //        ManageApiGatewayAccount (opt-in params left unset), SignupOnDefaultBus (which form the sign-up
       //        rule's ARN takes in TriggerDeadLetterQueue's policy).
-      expect(Object.fromEntries(warnings)).toEqual({ W3005: functionAccess().length, W8003: 3 });
+      expect(Object.fromEntries(warnings)).toEqual({ W8003: 3 });
     },
     300_000,
   );
@@ -160,9 +227,49 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
     180_000,
   );
 
-  it('stays inside CloudFormation limits (500 resources, 1 MB template from S3) with room to grow', () => {
-    expect(Object.keys(template.Resources).length).toBeLessThan(400);
-    expect(JSON.stringify(template).length).toBeLessThan(600_000);
+  it(`stays inside the stack budget: at most ${STACK_BUDGET} resources in any template (CloudFormation allows 500)`, () => {
+    const counts = resourceCounts(rootTemplate, nested);
+    process.stderr.write(
+      `[stack budget] resources per template: ${counts.map((c) => `${c.template.replace(/^cloudformation-template-nested-|\.json$/g, '')} ${c.resources}`).join(', ')}` +
+        ` (${Object.keys(template.Resources).length} as one template)\n`,
+    );
+    for (const c of counts) expect(c.resources, c.template).toBeLessThanOrEqual(STACK_BUDGET);
+    // CloudFormation reads templates up to 1 MB from S3.
+    for (const t of [rootTemplate, ...nested.map((n) => n.template)]) expect(JSON.stringify(t).length).toBeLessThan(600_000);
+    // Every function is in the nested stack its name hashes to, none in the root.
+    for (const fn of functionAccess()) {
+      const id = logicalIds(fn).function;
+      expect(nested.find((n) => id in n.template.Resources)?.file, fn.name).toBe(nestedTemplateFile(stackGroupOf(fn.name)));
+      expect(rootTemplate.Resources[id]).toBeUndefined();
+    }
+  });
+
+  it('the nested stacks are the one template, split: splitting the flattened template again gives exactly what was packaged', () => {
+    const again = splitIntoNestedStacks(template, { ...splitOptions(functionAccess()), templateUrl: (file) => templateUrlOf(rootTemplate, file) });
+    expect(again.root).toEqual(rootTemplate);
+    expect(again.nested.map((n) => ({ file: n.file, template: n.template }))).toEqual(nested);
+    // The root keeps what the key policies name and what every function shares; no function-owned resource.
+    const rootTypes = new Set(Object.values(rootTemplate.Resources).map((r) => r.Type));
+    for (const type of ['AWS::Lambda::Function', 'AWS::ApiGateway::Method', 'AWS::Lambda::Permission', 'AWS::Lambda::EventInvokeConfig']) expect(rootTypes.has(type), type).toBe(false);
+    expect(Object.values(rootTemplate.Resources).filter((r) => r.Type === 'AWS::IAM::Role').length).toBeGreaterThanOrEqual(functionAccess().length);
+    // A function still waits for its KMS policies (its stack does), and the API deployment for every method.
+    const stackOf = (fn: string) => R(rootTemplate, nestedStackLogicalId(stackGroupOf(fn)));
+    expect(stackOf('createSession')['DependsOn']).toEqual(expect.arrayContaining(['SealedApiKeyReadPolicy']));
+    expect(JSON.stringify(stackOf('createSession').Properties['Parameters'])).toContain('"CreateSessionLambdaRole","Arn"');
+    const deployment = Object.values(rootTemplate.Resources).find((r) => r.Type === 'AWS::ApiGateway::Deployment')!;
+    expect(deployment.DependsOn).toEqual(expect.arrayContaining(nested.filter((n) => Object.values(n.template.Resources).some((r) => r.Type === 'AWS::ApiGateway::Method')).map((n) => nestedStackLogicalId(Number(/(\d+)\.json$/.exec(n.file)![1])))));
+    // Each nested template is fetched from the artifact directory of the zips, in the deployment bucket.
+    const codeKey = String((template.Resources['CreateSessionLambdaFunction']!.Properties!['Code'] as Record<string, unknown>)['S3Key']);
+    expect(JSON.stringify(templateUrlOf(rootTemplate, nested[0]!.file))).toContain(`/${codeKey.slice(0, codeKey.lastIndexOf('/'))}/${nested[0]!.file}`);
+  });
+
+  it(`has room for twice the operations: every function, its role, route and alarms cloned, split the same way, ≤ ${STACK_BUDGET} per template`, () => {
+    const { template: twice, access } = doubled(template);
+    const split = splitIntoNestedStacks(twice, { ...splitOptions(access), templateUrl: () => 'https://example.invalid/t.json' });
+    const counts = resourceCounts(split.root, split.nested);
+    process.stderr.write(`[stack budget] with ${access.length} functions: ${counts.map((c) => `${c.template.replace(/^cloudformation-template-nested-|\.json$/g, '')} ${c.resources}`).join(', ')}\n`);
+    expect(access.length).toBe(2 * functionAccess().length);
+    for (const c of counts) expect(c.resources, c.template).toBeLessThanOrEqual(STACK_BUDGET);
   });
 
   it('wires the event-driven functions as their authors specified (queue, bucket notification, rule, retries, alarms)', () => {
@@ -230,9 +337,13 @@ describe('the packaged CloudFormation template (sls package --stage test)', () =
     const dlq = { OnFailure: { Destination: { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] } } };
     expect(r('OnUploadLambdaEvConf')).toMatchObject({ MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600, DestinationConfig: dlq });
     expect(r('OnSignupLambdaEvConf')).toMatchObject({ MaximumRetryAttempts: 2, DestinationConfig: dlq });
-    for (const alarm of ['JobsDeadLetterQueueAlarm', 'JobsQueueAgeAlarm', 'JobOutcomeUnknownAlarm', 'TriggerDeadLetterQueueAlarm', 'JobWorkerErrorsAlarm']) {
+    for (const alarm of ['JobsDeadLetterQueueAlarm', 'JobsQueueAgeAlarm', 'JobOutcomeUnknownAlarm', 'TriggerDeadLetterQueueAlarm']) {
       expect(R(template, alarm).Type, alarm).toBe('AWS::CloudWatch::Alarm');
     }
+    // The worker's errors are in the Errors alarm of its nested stack.
+    expect(
+      Object.values(template.Resources).some((r) => r.Type === 'AWS::CloudWatch::Alarm' && /-errors$/.test(String(r.Properties?.['AlarmName'])) && JSON.stringify(r).includes('"JobWorkerLambdaFunction"')),
+    ).toBe(true);
     expect(JSON.stringify(r('JobOutcomeUnknownAlarm'))).toContain('SUM(JobOutcomeUnknown) FROM DiditKmsGateway');
     // Timeouts and memory.
     expect(r('JobWorkerLambdaFunction')).toMatchObject({ Timeout: 90, MemorySize: 512 });
@@ -428,6 +539,7 @@ describe('each assertion catches a broken template', () => {
     delete roleStatement(t, 'OnUploadLambdaRole', 'ListIntakePrefix').Condition;
     // submitJob sends to its queue, not to the trigger DLQ.
     roleStatement(t, 'SubmitJobLambdaRole', 'QueueJobs').Resource = { 'Fn::GetAtt': ['TriggerDeadLetterQueue', 'Arn'] };
+    // Sorted: the order of the functions in the (flattened) template is not a property.
     expect(checkRolePerFunction(t).sort()).toEqual([
       'GetJobLambdaRole (getJob): grants kms:Decrypt on DiditSecretsKey[purpose=didit-api-key], which the access model does not',
       'GetJobLambdaRole (getJob): lacks kms:Decrypt on DiditSecretsKey[purpose=didit-job-result]',
@@ -476,7 +588,7 @@ describe('each assertion catches a broken template', () => {
     // Referenced as a RedrivePolicy target, a Lambda on-failure destination, an EventBridge target DLQ.
     expect(Object.fromEntries(deadLetterQueues(template))).toEqual({
       JobsDeadLetterQueue: ['JobsQueue.RedrivePolicy'],
-      TriggerDeadLetterQueue: ['OnSignupLambdaEvConf.OnFailure', 'OnUploadLambdaEvConf.OnFailure', expect.stringMatching(/EventBridgeRule\.DeadLetterConfig$/)],
+      TriggerDeadLetterQueue: ['OnUploadLambdaEvConf.OnFailure', 'OnSignupLambdaEvConf.OnFailure', expect.stringMatching(/EventBridgeRule\.DeadLetterConfig$/)],
     });
   });
 
@@ -737,10 +849,35 @@ describe('each assertion catches a broken template', () => {
     ]);
   });
 
-  it('the access model behind the checks matches the table: every function has its role, log group and alarms', () => {
+  it('the access model behind the checks matches the table: every function has its role and log group', () => {
     for (const fn of functionAccess()) {
       const ids = logicalIds(fn);
-      for (const id of [ids.function, ids.role, ids.logGroup, ids.errorsAlarm, ids.throttlesAlarm]) expect(template.Resources[id], id).toBeDefined();
+      for (const id of [ids.function, ids.role, ids.logGroup]) expect(template.Resources[id], id).toBeDefined();
     }
+  });
+
+  it('checkFunctionAlarms: a function in no Errors alarm, one in two, an alarm over more than 10 metrics, a threshold that never fires', () => {
+    const t = copy();
+    const alarms = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm' && Array.isArray(r.Properties?.['Metrics']) && /errors$/.test(String(r.Properties?.['AlarmName'])));
+    const [firstId, first] = alarms[0]!;
+    const metrics = first.Properties!['Metrics'] as Array<Record<string, any>>;
+    const dropped = metrics.find((m) => m['MetricStat'])!;
+    const droppedFn = dropped['MetricStat'].Metric.Dimensions[0].Value.Ref as string;
+    metrics.splice(metrics.indexOf(dropped), 1);
+    const [secondId, second] = alarms[1]!;
+    const extra = structuredClone((second.Properties!['Metrics'] as Array<Record<string, any>>)[0]!);
+    (first.Properties!['Metrics'] as unknown[]).unshift(extra);
+    const twice = extra['MetricStat'].Metric.Dimensions[0].Value.Ref as string;
+    for (let i = 0; i < 10; i++) (first.Properties!['Metrics'] as unknown[]).unshift({ ...structuredClone(extra), Id: `x${i}` });
+    first.Properties!['Threshold'] = 1000;
+    expect(checkFunctionAlarms(t)).toEqual(
+      expect.arrayContaining([
+        `${firstId}: ${(first.Properties!['Metrics'] as unknown[]).length - 1} metrics, CloudWatch evaluates at most 10 in one alarm`,
+        `${firstId}: must fire on the first one (Threshold 1, GreaterThanOrEqualToThreshold, Sum)`,
+        `${droppedFn}: in no Errors alarm`,
+        expect.stringMatching(new RegExp(`^${twice}: in \\d+ Errors alarms`)),
+      ]),
+    );
+    expect(secondId).not.toBe(firstId);
   });
 });
