@@ -4,6 +4,8 @@
  *
  *   1. `sls package --stage <stage> --param=esbuildExclude=*` into .cache/deploy-local/<stage>/ (no AWS
  *      credentials; sodium-native is not installed into the zips, which are not deployed anyway);
+ *      The functions live in nested stacks (infra/serverless/nesting.ts): deploy-local flattens them back into one
+ *      template first (readPackagedTemplate); what they hold is what it leaves out anyway.
  *   2. the DynamoDB tables (webhook idempotency, jobs) are created from their template definitions with the
  *      AWS SDK on the DynamoDB endpoint (host-mode LocalStack has no DynamoDB: it downloads a Java runtime; the
  *      emulator helpers put a moto server beside it), with TTL, SSE and point-in-time recovery as declared;
@@ -16,8 +18,8 @@
  *      in AWS);
  *   4. the log groups, with the Logs API, encrypted with the stack's log key and with their retention
  *      (LocalStack's CloudFormation creates them by name only; see createLogGroups);
- *   5. the bucket's default encryption (the uploads key) and lifecycle rules, with the S3 API (LocalStack's
- *      CloudFormation ignores both; see completeBuckets).
+ *   5. the buckets' default encryption (the uploads key), lifecycle rules and access logging, with the S3 API
+ *      (LocalStack's CloudFormation ignores them; see completeBuckets).
  *
  * Left out, with the reason printed: Lambda functions, permissions, event source mappings, async invoke
  * configs and the EventBridge rule that targets onSignup (LocalStack runs Lambda code only in Docker: the
@@ -36,7 +38,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   CloudFormationClient,
   CreateStackCommand,
@@ -66,9 +68,11 @@ import {
   type LifecycleRule,
   PutBucketEncryptionCommand,
   PutBucketLifecycleConfigurationCommand,
+  PutBucketLoggingCommand,
   S3Client,
   type ServerSideEncryptionRule,
 } from '@aws-sdk/client-s3';
+import { flattenNestedStacks } from '../serverless/nesting.ts';
 import { REPO_ROOT } from './offline.ts';
 import { startEmulator, TEST_CREDENTIALS, type Emulator } from './emulator.ts';
 
@@ -192,6 +196,17 @@ export async function packageTemplate(stage: string, opts: { outDir?: string; lo
     log,
   });
   return join(outDir, 'cloudformation-template-update-stack.json');
+}
+
+/**
+ * The packaged template as ONE template: the root with its nested stacks flattened back in
+ * (infra/serverless/nesting.ts). The nested stacks hold only functions, their log groups, permissions, API
+ * methods and alarms, which deploy-local leaves out or creates with the Logs API anyway, so the emulator gets a
+ * single stack and never has to fetch nested templates from S3.
+ */
+export function readPackagedTemplate(templatePath: string): CfnTemplate {
+  const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as CfnTemplate;
+  return flattenNestedStacks(read(templatePath), (file) => read(join(dirname(templatePath), file))) as CfnTemplate;
 }
 
 function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; log: (line: string) => void }): Promise<void> {
@@ -446,7 +461,7 @@ export async function deployLocal(opts: DeployLocalOptions): Promise<DeployedLoc
   let t0 = Date.now();
   const templatePath = opts.templatePath ?? (await packageTemplate(opts.stage, { log, outDir: opts.packageDir }));
   const packageMs = opts.templatePath ? 0 : Date.now() - t0;
-  const packaged = JSON.parse(readFileSync(templatePath, 'utf8')) as CfnTemplate;
+  const packaged = readPackagedTemplate(templatePath);
 
   t0 = Date.now();
   const literals: Record<string, string> = {};
@@ -461,8 +476,16 @@ export async function deployLocal(opts: DeployLocalOptions): Promise<DeployedLoc
     log(`[deploy-local] DynamoDB table ${props.TableName} (TTL, SSE, PITR as declared) at ${opts.dynamodbEndpoint ?? opts.endpoint}`);
   }
   const tableMs = Date.now() - t0;
+  // The access-log bucket's policy names serverless's deployment bucket (left out) as a log source: a name no
+  // bucket here has keeps the statement's shape without admitting anything.
+  literals['ServerlessDeploymentBucket.Arn'] = `arn:aws:s3:::${stackName}-deployment-bucket-not-deployed-locally`;
 
   const { template, skipped, adjusted } = splitTemplate(packaged, literals);
+  for (const [id, res] of Object.entries(packaged.Resources)) {
+    if (template.Resources[id] && JSON.stringify(res).includes('"ServerlessDeploymentBucket","Arn"')) {
+      adjusted.push({ logicalId: id, change: "serverless's deployment bucket (not deployed) named by a placeholder ARN" });
+    }
+  }
   for (const a of adjusted) log(`[deploy-local] ${a.logicalId}: ${a.change}`);
   t0 = Date.now();
   const cfn = cfnClient(opts);
@@ -590,9 +613,10 @@ async function createLogGroups(
 /**
  * The bucket properties LocalStack 4.14's AWS::S3::Bucket provider ignores (it applies the public access block,
  * ownership controls, notifications, versioning, tags, the bucket policy resource), set with the S3 API once
- * the stack exists: `BucketEncryption` (its KMS key resolved to the deployed key's ARN) and
+ * the stack exists: `BucketEncryption` (its KMS key resolved to the deployed key's ARN),
  * `LifecycleConfiguration` (translated from CloudFormation's shape; anything this does not know is an error,
- * not a silent drop). Nothing in the stack refers to these properties.
+ * not a silent drop) and `LoggingConfiguration` (the access-log bucket resolved to its name). Nothing in the
+ * stack refers to these properties.
  */
 async function completeBuckets(
   target: LocalTarget,
@@ -664,6 +688,14 @@ async function completeBuckets(
         });
         await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: name, LifecycleConfiguration: { Rules: rules } }));
         applied.push('LifecycleConfiguration');
+      }
+      const logging = props['LoggingConfiguration'] as { DestinationBucketName?: unknown; LogFilePrefix?: string } | undefined;
+      if (logging) {
+        const targetId = (logging.DestinationBucketName as { Ref?: string } | undefined)?.Ref;
+        const target = targetId ? physical.get(targetId) : typeof logging.DestinationBucketName === 'string' ? logging.DestinationBucketName : undefined;
+        if (!target) throw new Error(`bucket ${id}: access-log target ${String(targetId)} was not created`);
+        await s3.send(new PutBucketLoggingCommand({ Bucket: name, BucketLoggingStatus: { LoggingEnabled: { TargetBucket: target, TargetPrefix: logging.LogFilePrefix ?? '' } } }));
+        applied.push('LoggingConfiguration');
       }
       if (applied.length > 0) log(`[deploy-local] bucket ${name}: ${applied.join(', ')} set with the S3 API (LocalStack's CloudFormation drops them)`);
       out.push({ logicalId: id, name, applied });

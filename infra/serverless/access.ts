@@ -225,19 +225,18 @@ export function functionAccess(operations: Readonly<Record<string, OperationSpec
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Logical ids of the CloudFormation resources a function owns (serverless names the first two). */
+/**
+ * Logical ids of the CloudFormation resources a function owns (serverless names the first two). Its alarms are
+ * shared with the functions of its nested stack (resources.ts functionAlarms).
+ */
 export function logicalIds(fn: Pick<FunctionAccess, 'logicalName'>): {
   function: string;
   logGroup: string;
   role: string;
-  errorsAlarm: string;
-  throttlesAlarm: string;
 } {
   return {
     function: `${fn.logicalName}LambdaFunction`,
     logGroup: `${fn.logicalName}LogGroup`,
     role: `${fn.logicalName}LambdaRole`,
-    errorsAlarm: `${fn.logicalName}ErrorsAlarm`,
-    throttlesAlarm: `${fn.logicalName}ThrottlesAlarm`,
   };
 }

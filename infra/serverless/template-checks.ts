@@ -342,7 +342,9 @@ const PURPOSE = 'kms:EncryptionContext:purpose';
  * gateway's `purpose` (with `stage` and `service`), or Secrets Manager's own envelope call (`kms:ViaService`
  * on secretsmanager and the secret's ARN as context), or, in a key policy, CloudWatch Logs for named log
  * groups (`kms:EncryptionContext:aws:logs:arn`), or S3's own calls for a bucket's objects (`kms:ViaService` on
- * s3 and `kms:EncryptionContext:aws:s3:arn` naming a bucket of this template or its objects).
+ * s3 and `kms:EncryptionContext:aws:s3:arn` naming a bucket of this template or its objects), or DynamoDB's and
+ * SQS's own calls for the tables and queues (`kms:ViaService`; in a key policy also `kms:CallerAccount` = this
+ * account), or, in a key policy, a service principal for one exact `aws:SourceArn`.
  */
 export function checkDecryptConditions(t: CfnTemplate): string[] {
   const v: string[] = [];
@@ -370,11 +372,20 @@ export function checkDecryptConditions(t: CfnTemplate): string[] {
         for (const arn of s3Arns) if (s3ArnTarget(t, arn) === undefined) v.push(`${f.where}: S3 decrypt for ${arn}, not a bucket of this template`);
         continue;
       }
-      if (!services.every((x) => x.startsWith('secretsmanager.'))) v.push(`${f.where}: kms:ViaService is neither Secrets Manager nor S3`);
+      // DataAtRestKey: DynamoDB and SQS decrypt their own data keys for the tables and queues.
+      if (services.length > 0 && services.every((x) => x.startsWith('dynamodb.') || x.startsWith('sqs.'))) {
+        if (f.kind === 'key' && stringsIn(conditionValue(s, ['StringEquals'], 'kms:CallerAccount')).join('') !== 'AWS::AccountId') {
+          v.push(`${f.where}: DynamoDB/SQS use in a key policy without kms:CallerAccount = this account`);
+        }
+        continue;
+      }
+      if (!services.every((x) => x.startsWith('secretsmanager.'))) v.push(`${f.where}: kms:ViaService is neither Secrets Manager, S3, DynamoDB nor SQS`);
       if (secretArn === undefined) v.push(`${f.where}: Secrets Manager decrypt without kms:EncryptionContext:SecretARN`);
       continue;
     }
     if (f.kind === 'key' && logsArn !== undefined && principalServices(s).some((x) => x.startsWith('logs.'))) continue;
+    // A service principal in a key policy for one source (EventBridge's dead letters of the sign-up rule).
+    if (f.kind === 'key' && principalServices(s).length > 0 && conditionValue(s, ['ArnEquals', 'StringEquals'], 'aws:SourceArn') !== undefined) continue;
     v.push(`${f.where}: kms:Decrypt without an encryption-context purpose condition (or kms:ViaService)`);
   }
   return v;
@@ -597,6 +608,11 @@ export function expectedGrants(fn: FunctionAccess): string[] {
   if (fn.countsPaidCalls) on('WebhookIdempotencyTable[leading=spend-cap#<stage>#*]', 'dynamodb:GetItem', 'dynamodb:UpdateItem');
   // X-Ray has no resource-level permissions: write-only on '*', every function (the `tracing` param).
   on('*', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords');
+  // The tables and queues are encrypted with DataAtRestKey: through DynamoDB for a table user, through SQS for
+  // a queue user (senders: GenerateDataKey + Decrypt; the consumer: Decrypt).
+  if (fn.usesDedupeTable || fn.jobsTable.length > 0 || fn.countsPaidCalls) on('DataAtRestKey[via dynamodb]', 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey');
+  if (fn.jobsQueue === 'send' || fn.sendsToTriggerDlq) on('DataAtRestKey[via sqs]', 'kms:Decrypt', 'kms:GenerateDataKey');
+  if (fn.jobsQueue === 'consume') on('DataAtRestKey[via sqs]', 'kms:Decrypt');
   return [...new Set(out)].sort();
 }
 
@@ -755,7 +771,8 @@ function deniesWithoutTls(s: Statement): boolean {
 
 /**
  * Queues:
- *   - every queue: server-side encryption (KmsMasterKeyId or SqsManagedSseEnabled), and a queue policy that
+ *   - every queue: SSE-KMS with a KMS key of this template (`KmsMasterKeyId`; not SQS-owned keys, whose use no
+ *     key policy of ours decides), and a queue policy that
  *     denies requests without TLS; a policy statement that allows an AWS service (EventBridge, S3, SNS…) to
  *     send names the one source it serves (`aws:SourceArn`, exact);
  *   - a queue that is NOT a dead-letter queue (see deadLetterQueues) has one: `RedrivePolicy` with a
@@ -772,7 +789,8 @@ export function checkQueues(t: CfnTemplate): string[] {
   const decide = conditionDecider(t);
   for (const [id, res] of queues) {
     const p = props(res);
-    if (p['KmsMasterKeyId'] === undefined && p['SqsManagedSseEnabled'] !== true) v.push(`${id}: no SSE (KmsMasterKeyId or SqsManagedSseEnabled: true)`);
+    const key = getAttTarget(p['KmsMasterKeyId']) ?? refTarget(p['KmsMasterKeyId']);
+    if (!key || t.Resources[key]?.Type !== 'AWS::KMS::Key') v.push(`${id}: not encrypted with a KMS key of this template (KmsMasterKeyId)`);
     const redrive = p['RedrivePolicy'] as Record<string, unknown> | undefined;
     if (dlqs.has(id)) {
       if (redrive !== undefined) v.push(`${id}: a dead-letter queue (of ${dlqs.get(id)!.join(', ')}) must not have a RedrivePolicy of its own`);
@@ -989,6 +1007,227 @@ export function checkApiStage(t: CfnTemplate): string[] {
   return v;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// 11. data at rest: tables and queues under the stack's own key
+
+/**
+ * Every DynamoDB table is encrypted with a KMS key of this template (SSE type KMS, `KMSMasterKeyId`), not the
+ * AWS owned or AWS managed key; and every key that encrypts a table or a queue is usable only through those
+ * services: each use statement of its policy is either this account (account root) with `kms:ViaService` only
+ * DynamoDB/SQS of this region and `kms:CallerAccount` this account, or a service principal for one exact
+ * `aws:SourceArn`. No named role, no `*`, no use outside the services (the roles' own IAM grants are checked by
+ * checkRolePerFunction).
+ */
+export function checkDataAtRest(t: CfnTemplate): string[] {
+  const v: string[] = [];
+  const keysInUse = new Map<string, string[]>();
+  const use = (key: string | undefined, by: string) => {
+    if (key) keysInUse.set(key, [...(keysInUse.get(key) ?? []), by]);
+  };
+  let tables = 0;
+  for (const [id, res] of Object.entries(t.Resources)) {
+    const p = props(res);
+    if (res.Type === 'AWS::DynamoDB::Table') {
+      tables++;
+      const sse = (p['SSESpecification'] ?? {}) as Record<string, unknown>;
+      const key = getAttTarget(sse['KMSMasterKeyId']) ?? refTarget(sse['KMSMasterKeyId']);
+      if (sse['SSEEnabled'] !== true || sse['SSEType'] !== 'KMS' || !key || t.Resources[key]?.Type !== 'AWS::KMS::Key') {
+        v.push(`${id}: not encrypted with a KMS key of this template (SSESpecification: SSEEnabled, SSEType KMS, KMSMasterKeyId)`);
+      }
+      use(key, id);
+    }
+    if (res.Type === 'AWS::SQS::Queue') use(getAttTarget(p['KmsMasterKeyId']) ?? refTarget(p['KmsMasterKeyId']), id);
+  }
+  if (tables === 0) v.push('no DynamoDB table');
+  const useActions = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:ReEncryptFrom', 'kms:CreateGrant'];
+  for (const [keyId] of keysInUse) {
+    if (t.Resources[keyId]?.Type !== 'AWS::KMS::Key') continue;
+    for (const f of collectStatements(t).filter((x) => x.resourceId === keyId)) {
+      const s = f.statement;
+      const uses = useActions.filter((a) => allows(s, a));
+      if (uses.length === 0) continue;
+      if (principalServices(s).length > 0) {
+        const source = stringsIn(expandIf(conditionValue(s, ['ArnEquals', 'StringEquals'], 'aws:SourceArn')));
+        if (source.length === 0) v.push(`${f.where}: a service may use the key without an exact aws:SourceArn`);
+        for (const text of source) if (/[*?]/.test(text.replace(/\$\{[^}]+\}/g, ''))) v.push(`${f.where}: wildcard aws:SourceArn ${text}`);
+        continue;
+      }
+      if (!isAccountRoot(s.Principal)) {
+        v.push(`${f.where}: ${uses.join(',')} for ${JSON.stringify(s.Principal)}: only this account (through DynamoDB/SQS) or a service for one source`);
+        continue;
+      }
+      const via = stringsIn(conditionValue(s, ['StringEquals'], 'kms:ViaService'));
+      const region = (x: string) => /^(dynamodb|sqs)\.\$\{AWS::Region\}\.amazonaws\.com$/.test(x);
+      if (via.length === 0 || !via.every(region)) v.push(`${f.where}: not limited to DynamoDB/SQS of this region (kms:ViaService ${JSON.stringify(via)})`);
+      if (stringsIn(conditionValue(s, ['StringEquals'], 'kms:CallerAccount')).join('') !== 'AWS::AccountId') v.push(`${f.where}: not limited to this account (kms:CallerAccount)`);
+    }
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 12. S3 access logs
+
+/**
+ * Every bucket logs its requests (S3 server access logs, `LoggingConfiguration`) into a bucket of this
+ * template, except the access-log targets themselves. A target: logs nothing itself, is encrypted with SSE-S3
+ * (what log delivery supports), is kept when the stack goes (`DeletionPolicy: Retain`), and its bucket policy
+ * lets only the S3 logging service write, for this account (`aws:SourceAccount`) and named buckets
+ * (`aws:SourceArn`, no wildcard).
+ */
+export function checkAccessLogs(t: CfnTemplate): string[] {
+  const v: string[] = [];
+  const buckets = Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::S3::Bucket');
+  const targets = new Set<string>();
+  for (const [id, res] of buckets) {
+    const target = refTarget((props(res)['LoggingConfiguration'] as Record<string, unknown> | undefined)?.['DestinationBucketName']);
+    if (target && t.Resources[target]?.Type === 'AWS::S3::Bucket' && target !== id) targets.add(target);
+  }
+  for (const [id, res] of buckets) {
+    const p = props(res);
+    if (!targets.has(id)) {
+      const target = refTarget((p['LoggingConfiguration'] as Record<string, unknown> | undefined)?.['DestinationBucketName']);
+      if (!target || !targets.has(target)) v.push(`${id}: no access logging (LoggingConfiguration.DestinationBucketName) to a bucket of this template`);
+      continue;
+    }
+    if (p['LoggingConfiguration'] !== undefined) v.push(`${id}: an access-log target must not log into a bucket itself`);
+    const sse = ((p['BucketEncryption'] as { ServerSideEncryptionConfiguration?: Array<Record<string, Record<string, unknown>>> } | undefined)?.ServerSideEncryptionConfiguration ?? [])
+      .map((c) => c['ServerSideEncryptionByDefault']?.['SSEAlgorithm']);
+    if (sse.length !== 1 || sse[0] !== 'AES256') v.push(`${id}: an access-log target must use SSE-S3 (AES256), the encryption log delivery supports`);
+    if (res['DeletionPolicy'] !== 'Retain') v.push(`${id}: an access-log target must be kept when the stack is deleted (DeletionPolicy: Retain)`);
+    const statements = Object.values(t.Resources)
+      .filter((r) => r.Type === 'AWS::S3::BucketPolicy' && refTarget(props(r)['Bucket']) === id)
+      .flatMap((pol) => statementsOf(props(pol)['PolicyDocument']));
+    const allows = statements.filter((s) => s.Effect === 'Allow');
+    if (allows.length === 0) v.push(`${id}: no bucket policy letting the S3 logging service deliver`);
+    for (const s of allows) {
+      const where = `${id} policy [${s.Sid ?? '?'}]`;
+      const services = principalServices(s);
+      if (services.length !== 1 || services[0] !== 'logging.s3.amazonaws.com') v.push(`${where}: allows ${JSON.stringify(s.Principal)}, not only logging.s3.amazonaws.com`);
+      if (actionsOf(s).some((a) => a.toLowerCase() !== 's3:putobject')) v.push(`${where}: allows ${actionsOf(s).join(',')}, not only s3:PutObject`);
+      if (conditionValue(s, ['StringEquals'], 'aws:SourceAccount') === undefined) v.push(`${where}: no aws:SourceAccount`);
+      const sources = expandIf(conditionValue(s, ['ArnEquals', 'ArnLike'], 'aws:SourceArn')).flatMap((x) => (Array.isArray(x) ? x : [x]));
+      if (sources.length === 0) v.push(`${where}: no aws:SourceArn`);
+      for (const src of sources) {
+        for (const text of stringsIn(src)) if (/[*?]/.test(text.replace(/\$\{[^}]+\}/g, ''))) v.push(`${where}: wildcard aws:SourceArn ${text}`);
+      }
+    }
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 13. checkov suppressions
+
+/**
+ * The checkov checks the template may suppress, each on the resource types where the project decided it does
+ * not apply (README "Deploying" lists why). A suppression elsewhere, of another check, or without a reason of
+ * some substance is a violation: a new suppression is a decision, made here and in the template together.
+ */
+export const CHECKOV_SUPPRESSIBLE: Readonly<Record<string, readonly string[]>> = {
+  CKV_AWS_115: ['AWS::Lambda::Function'], // reserved concurrency: a per-stage param, off by default
+  CKV_AWS_116: ['AWS::Lambda::Function'], // DLQ: synchronous, SQS-driven, or on-failure destinations
+  CKV_AWS_117: ['AWS::Lambda::Function'], // VPC
+  CKV_AWS_173: ['AWS::Lambda::Function'], // environment encryption: no secrets there
+  CKV_AWS_59: ['AWS::ApiGateway::Method'], // the webhook route (HMAC in the function)
+  CKV_AWS_73: ['AWS::ApiGateway::Stage'], // X-Ray: the `tracing` param
+  CKV_AWS_120: ['AWS::ApiGateway::Stage'], // caching
+  CKV_AWS_18: ['AWS::S3::Bucket'], // access logging: only on the access-log target itself
+  CKV_AWS_21: ['AWS::S3::Bucket'], // versioning
+};
+
+export function checkCheckovSuppressions(t: CfnTemplate): string[] {
+  const v: string[] = [];
+  const targets = new Set(
+    Object.values(t.Resources)
+      .map((r) => refTarget((props(r)['LoggingConfiguration'] as Record<string, unknown> | undefined)?.['DestinationBucketName']))
+      .filter((x): x is string => !!x),
+  );
+  for (const [id, res] of Object.entries(t.Resources)) {
+    const meta = res['Metadata'];
+    const checkov = isObject(meta) ? meta['checkov'] : undefined;
+    if (checkov === undefined) continue;
+    const skips = isObject(checkov) ? checkov['skip'] : undefined;
+    if (!Array.isArray(skips)) {
+      v.push(`${id}: Metadata.checkov must be { skip: [{ id, comment }] }`);
+      continue;
+    }
+    const seen = new Set<string>();
+    for (const skip of skips as unknown[]) {
+      const checkId = isObject(skip) && typeof skip['id'] === 'string' ? skip['id'] : undefined;
+      const comment = isObject(skip) && typeof skip['comment'] === 'string' ? skip['comment'].trim() : '';
+      if (!checkId) {
+        v.push(`${id}: a checkov skip without an id`);
+        continue;
+      }
+      if (seen.has(checkId)) v.push(`${id}: ${checkId} suppressed twice`);
+      seen.add(checkId);
+      if (comment.length < 40 || comment.split(/\s+/).length < 8) v.push(`${id}: ${checkId} suppressed without a reason (a comment of a sentence or more)`);
+      const types = CHECKOV_SUPPRESSIBLE[checkId];
+      if (!types) v.push(`${id}: ${checkId} is not a check this project suppresses (fix the resource instead)`);
+      else if (!types.includes(res.Type)) v.push(`${id}: ${checkId} may not be suppressed on ${res.Type}`);
+      if (checkId === 'CKV_AWS_18' && !targets.has(id)) v.push(`${id}: CKV_AWS_18 (access logging) may be suppressed only on an access-log target`);
+    }
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// 14. function alarms
+
+/**
+ * Every Lambda function is watched for Errors and for Throttles by exactly one alarm each: metric-math alarms
+ * (AWS/Lambda metric per function by its `FunctionName` Ref, summed with `SUM(METRICS())`) that fire on the
+ * first one in their period (Threshold 1, GreaterThanOrEqualToThreshold, statistic Sum), over at most 10
+ * metrics (CloudWatch's limit for one alarm).
+ */
+interface MetricStat {
+  Metric?: { Namespace?: string; MetricName?: string; Dimensions?: Array<{ Name?: string; Value?: unknown }> };
+  Stat?: string;
+}
+
+export function checkFunctionAlarms(t: CfnTemplate): string[] {
+  const v: string[] = [];
+  const seen: Record<string, Map<string, number>> = { Errors: new Map(), Throttles: new Map() };
+  for (const [id, res] of Object.entries(t.Resources)) {
+    if (res.Type !== 'AWS::CloudWatch::Alarm') continue;
+    const p = props(res);
+    const metrics = asArray(p['Metrics'] as Array<Record<string, unknown>>);
+    const stats = metrics.map((m) => m['MetricStat'] as MetricStat | undefined).filter((m): m is MetricStat => m !== undefined);
+    const lambda = stats.filter((m) => m.Metric?.Namespace === 'AWS/Lambda');
+    if (lambda.length === 0) {
+      if (p['Namespace'] === 'AWS/Lambda') v.push(`${id}: a single-metric Lambda alarm (use the metric-math alarms of the nested stack)`);
+      continue;
+    }
+    if (stats.length > 10) v.push(`${id}: ${stats.length} metrics, CloudWatch evaluates at most 10 in one alarm`);
+    const names = new Set(lambda.map((m) => String(m.Metric?.MetricName)));
+    if (names.size !== 1) v.push(`${id}: mixes ${[...names].join(', ')}`);
+    const sum = metrics.find((m) => m['Expression'] === 'SUM(METRICS())' && m['ReturnData'] === true);
+    if (!sum || metrics.filter((m) => m['ReturnData'] !== false).length !== 1) v.push(`${id}: must return exactly SUM(METRICS())`);
+    if (p['Threshold'] !== 1 || p['ComparisonOperator'] !== 'GreaterThanOrEqualToThreshold' || lambda.some((m) => m.Stat !== 'Sum')) {
+      v.push(`${id}: must fire on the first one (Threshold 1, GreaterThanOrEqualToThreshold, Sum)`);
+    }
+    for (const m of lambda) {
+      const dims = asArray(m.Metric?.Dimensions);
+      const fn = dims.length === 1 && dims[0]!.Name === 'FunctionName' ? refTarget(dims[0]!.Value) : undefined;
+      const metric = String(m.Metric?.MetricName);
+      if (!fn || t.Resources[fn]?.Type !== 'AWS::Lambda::Function') {
+        v.push(`${id}: a ${metric} metric that is not one function of this template (FunctionName Ref)`);
+        continue;
+      }
+      if (seen[metric]) seen[metric].set(fn, (seen[metric].get(fn) ?? 0) + 1);
+    }
+  }
+  for (const [id] of lambdaFunctions(t)) {
+    for (const metric of ['Errors', 'Throttles']) {
+      const n = seen[metric]!.get(id) ?? 0;
+      if (n === 0) v.push(`${id}: in no ${metric} alarm`);
+      if (n > 1) v.push(`${id}: in ${n} ${metric} alarms`);
+    }
+  }
+  return v;
+}
+
 /** Every check, by name (the test runs each on the packaged template). */
 export const CHECKS = {
   checkRouteAuthorization: (t: CfnTemplate) => checkRouteAuthorization(t),
@@ -1006,4 +1245,8 @@ export const CHECKS = {
   checkSecrets: (t: CfnTemplate) => checkSecrets(t),
   checkEnvironment,
   checkApiStage,
+  checkDataAtRest,
+  checkAccessLogs,
+  checkCheckovSuppressions,
+  checkFunctionAlarms,
 } as const;

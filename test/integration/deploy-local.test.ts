@@ -10,6 +10,7 @@ import {
   DeleteObjectCommand,
   GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand,
+  GetBucketLoggingCommand,
   GetBucketNotificationConfigurationCommand,
   GetBucketOwnershipControlsCommand,
   GetBucketPolicyCommand,
@@ -96,7 +97,11 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
     for (const type of ['AWS::Lambda::EventSourceMapping', 'AWS::Lambda::EventInvokeConfig', 'AWS::Events::Rule']) expect(skippedTypes).toContain(type);
     expect(deployed!.skipped.map((s) => s.logicalId)).toEqual(expect.arrayContaining(['ServerlessDeploymentBucket', 'ServerlessDeploymentBucketPolicy']));
     // The one property changed for the emulator: the bucket notification to onUpload (not deployed).
-    expect(deployed!.adjusted).toEqual([{ logicalId: 'UploadIntakeBucket', change: expect.stringMatching(/OnUploadLambdaFunction dropped/) }]);
+    // And the access-log bucket's policy, which names serverless's deployment bucket as a log source.
+    expect(deployed!.adjusted).toEqual([
+      { logicalId: 'UploadIntakeBucket', change: expect.stringMatching(/OnUploadLambdaFunction dropped/) },
+      { logicalId: 'AccessLogsBucketPolicy', change: expect.stringMatching(/deployment bucket .* placeholder/) },
+    ]);
     for (const s of deployed!.skipped) expect(s.reason.length).toBeGreaterThan(5);
     // Every kept resource made it into the stack.
     expect(deployed!.resources.map((r) => r.LogicalResourceId).sort()).toEqual(Object.keys(deployed!.template.Resources).filter((id) => {
@@ -219,6 +224,7 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
 
   it('the job queue, its dead-letter queue and the trigger dead-letter queue: SSE, redrive, retention, TLS-only policies', async () => {
     const sqs = new SQSClient(clientConfig);
+    const kms = new KMSClient(clientConfig);
     const attributesOf = async (name: string) => {
       const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
       const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
@@ -235,12 +241,15 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
         MessageRetentionPeriod: '345600',
         ReceiveMessageWaitTimeSeconds: '20',
         MaximumMessageSize: '262144',
-        SqsManagedSseEnabled: 'true',
+        KmsDataKeyReusePeriodSeconds: '300',
       });
+      // SSE-KMS under the stack's DataAtRestKey (by ARN), not SQS-owned keys.
+      const { KeyMetadata: dataKey } = await kms.send(new DescribeKeyCommand({ KeyId: physical('DataAtRestKey') }));
+      for (const q of [jobs, dlq, trigger]) expect([dataKey?.Arn, dataKey?.KeyId]).toContain(q['KmsMasterKeyId']);
       expect(JSON.parse(jobs['RedrivePolicy']!)).toEqual({ deadLetterTargetArn: dlq['QueueArn'], maxReceiveCount: 5 });
       expect(deployed!.outputs['JobsQueueUrl']).toMatch(new RegExp(`/didit-kms-gateway-${STAGE}-jobs$`));
       for (const q of [dlq, trigger]) {
-        expect(q).toMatchObject({ MessageRetentionPeriod: '1209600', SqsManagedSseEnabled: 'true' });
+        expect(q).toMatchObject({ MessageRetentionPeriod: '1209600' });
         expect(q['RedrivePolicy']).toBeUndefined();
       }
       expect(JSON.parse(dlq['RedriveAllowPolicy']!)).toEqual({ redrivePermission: 'byQueue', sourceQueueArns: [jobs['QueueArn']] });
@@ -253,6 +262,7 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
       expect(allow).toMatchObject({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' } });
       expect(allow!.Condition!['ArnEquals']['aws:SourceArn']).toBe(`arn:aws:events:${em.region}:000000000000:rule/didit-kms-gateway-${STAGE}-signup`);
     } finally {
+      kms.destroy();
       sqs.destroy();
     }
   });
@@ -264,8 +274,14 @@ describe.skipIf(!onLocalStack)(`deploy:local to LocalStack (stage ${STAGE}; skip
       const bucket = physical('UploadIntakeBucket');
       expect(bucket).toBe(`didit-kms-gateway-${STAGE}-intake-000000000000-${em.region}`);
       expect(deployed!.outputs['UploadIntakeBucketName']).toBe(bucket);
-      // LocalStack's CloudFormation drops these two: deploy-local sets them with the S3 API from the template.
-      expect(deployed!.buckets).toEqual([{ logicalId: 'UploadIntakeBucket', name: bucket, applied: ['BucketEncryption', 'LifecycleConfiguration'] }]);
+      // LocalStack's CloudFormation drops these: deploy-local sets them with the S3 API from the template.
+      expect(deployed!.buckets).toEqual([
+        { logicalId: 'UploadIntakeBucket', name: bucket, applied: ['BucketEncryption', 'LifecycleConfiguration', 'LoggingConfiguration'] },
+        { logicalId: 'AccessLogsBucket', name: physical('AccessLogsBucket'), applied: ['BucketEncryption', 'LifecycleConfiguration'] },
+      ]);
+      // Every request to the intake bucket is logged into the access-log bucket.
+      const logging = await s3.send(new GetBucketLoggingCommand({ Bucket: bucket }));
+      expect(logging.LoggingEnabled).toMatchObject({ TargetBucket: physical('AccessLogsBucket'), TargetPrefix: 'intake/' });
       const { KeyMetadata } = await kms.send(new DescribeKeyCommand({ KeyId: physical('UploadsKey') }));
       expect(KeyMetadata).toMatchObject({ KeySpec: 'SYMMETRIC_DEFAULT', Enabled: true });
       expect((await kms.send(new GetKeyRotationStatusCommand({ KeyId: KeyMetadata!.KeyId! }))).KeyRotationEnabled).toBe(true);
