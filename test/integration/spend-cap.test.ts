@@ -13,6 +13,7 @@ import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/webhoo
 import { apiEvent, lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
 import { setUpGateway, type GatewayFixture } from '../support/gateway-fixture.ts';
+import { startSerializingProxy, type SerializingProxy } from '../support/serializing-proxy.ts';
 
 // The daily cap of paid Didit calls on the emulator: the counter is a conditional UpdateItem on DynamoDB
 // (moto), the key is sealed under KMS on the emulator, Didit is the sandbox. 50 concurrent paid calls against
@@ -25,6 +26,8 @@ const table = `didit-spend-cap-${randomBytes(4).toString('hex')}`;
 
 let gateway: GatewayFixture;
 let dynamodb: DynamoDBClient;
+/** moto does not lock a conditional update; DynamoDB serialises writes to an item (see the proxy). */
+let serialized: SerializingProxy;
 let counter: SpendCounter;
 let deps: GatewayDependencies;
 /** KMS Decrypts of the API key made by the calls under test (the SealedKey observer's `decrypted`). */
@@ -33,7 +36,8 @@ let decrypts = 0;
 beforeAll(async () => {
   gateway = await setUpGateway(STAGE);
   const em = testEmulator();
-  dynamodb = new DynamoDBClient({ endpoint: testDynamoDbEndpoint(), region: em.region, credentials: { ...em.credentials }, maxAttempts: 3 });
+  serialized = await startSerializingProxy(testDynamoDbEndpoint());
+  dynamodb = new DynamoDBClient({ endpoint: serialized.endpoint, region: em.region, credentials: { ...em.credentials }, maxAttempts: 3 });
   await createIdempotencyTable(dynamodb, table);
   counter = new SpendCounter({ client: dynamodb, tableName: table, stage: STAGE, cap: CAP });
   const sealedKey = {
@@ -55,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (dynamodb) await deleteIdempotencyTable(dynamodb, table);
   dynamodb?.destroy();
+  await serialized?.close();
   await gateway?.close();
 });
 

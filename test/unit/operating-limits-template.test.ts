@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionAccess, logicalIds } from '../../infra/serverless/access.ts';
+import { type CfnTemplate, flattenNestedStacks } from '../../infra/serverless/nesting.ts';
 
 // The per-stage switches of issue 13, turned ON the way an operator does it (`--param`, i.e. strings), on
 // the packaged template: X-Ray on every function and on the API stage, reserved concurrency on exactly the
@@ -23,7 +24,9 @@ beforeAll(() => {
   args.push('--param=tracing=true', '--param=paidReservedConcurrency=3', '--param=dailyPaidCallCap=1000');
   const run = spawnSync(process.execPath, [join(REPO, 'node_modules/osls/bin/serverless.js'), ...args], { cwd: REPO, env, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`sls package failed: ${run.stdout.slice(-2000)}${run.stderr.slice(-2000)}`);
-  resources = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')).Resources;
+  // The functions live in nested stacks: read the one template they stand for.
+  const read = (file: string): CfnTemplate => JSON.parse(readFileSync(join(dir, file), 'utf8')) as CfnTemplate;
+  resources = flattenNestedStacks(read('cloudformation-template-update-stack.json'), read).Resources as typeof resources;
 }, 180_000);
 
 afterAll(() => {
