@@ -25,7 +25,7 @@ export interface IdleCounters {
 
 export type IdleChildMessage =
   | { type: 'ready' }
-  | { type: 'called'; ms: number; status: number; counters: IdleCounters }
+  | { type: 'called'; ms: number; kmsMs: number; status: number; counters: IdleCounters }
   | { type: 'error'; message: string };
 
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -47,7 +47,23 @@ async function main(): Promise<void> {
     import('../lib/operations/table.ts'),
   ]);
   const deps = createDependencies(loadConfig(process.env));
-  const handler: Handler = createOperationHandler(OPERATIONS.createSession, { dependencies: () => deps });
+  // The KMS share of each call, read through the observer the handler already passes to withKey.
+  type SealedKey = import('../lib/sealed-key/sealed-key.ts').SealedKey;
+  let kmsMs = 0;
+  const real = deps.sealedKey;
+  const withKey: SealedKey['withKey'] = (fn, options = {}) =>
+    real.withKey(fn, {
+      ...options,
+      observer: {
+        ...options.observer,
+        decrypted: (info) => {
+          kmsMs = info.kmsLatencyMs;
+          options.observer?.decrypted?.(info);
+        },
+      },
+    });
+  const benchDeps = { ...deps, sealedKey: { withKey } as unknown as SealedKey };
+  const handler: Handler = createOperationHandler(OPERATIONS.createSession, { dependencies: () => benchDeps });
   // The Didit client's stats object is its pool's (typed narrower than it is).
   const didit = deps.didit.stats as unknown as {
     connectionsOpened: number;
@@ -71,9 +87,10 @@ async function main(): Promise<void> {
     const message = await nextMessage();
     if (message.type === 'exit') break;
     const event = apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: message.body });
+    kmsMs = Number.NaN;
     const started = performance.now();
     const result = await handler(event, lambdaContext({ remainingMs: 13_000 }));
-    send({ type: 'called', ms: performance.now() - started, status: result.statusCode, counters: counters() });
+    send({ type: 'called', ms: performance.now() - started, kmsMs, status: result.statusCode, counters: counters() });
   }
   deps.didit.close();
   deps.kmsHandler.destroy();

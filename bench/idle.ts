@@ -37,6 +37,8 @@ const CALL_TIMEOUT_MS = 60_000;
 
 export interface IdleCall {
   readonly ms: number;
+  /** Of which KMS Decrypt (the handler's own measurement). */
+  readonly kmsMs: number;
   readonly status: number;
   /** Server-side counts for this call. */
   readonly diditFull: number;
@@ -234,6 +236,7 @@ export async function runIdleBench(ctx: IdleBenchContext): Promise<IdleBenchResu
       if (answer.status !== 201) throw new Error(`idle bench call answered ${answer.status}`);
       return {
         ms: answer.ms,
+        kmsMs: answer.kmsMs,
         status: answer.status,
         diditFull: after.diditFull - before.diditFull,
         diditResumed: after.diditResumed - before.diditResumed,
@@ -291,13 +294,14 @@ function render(r: Omit<IdleBenchResult, 'lines'>): string[] {
   out.push(`After idle: the function frozen between calls (${r.freezeMethod}); Didit = local sandbox (Keep-Alive timeout=120), KMS = ${r.emulator} behind a TLS proxy; handshakes counted server-side`);
   const f = r.firstCall;
   out.push(
-    `first call, no connection yet: Didit full TLS handshakes ${f.diditFull}, KMS full TLS handshakes ${f.kmsFull}; latency ${f.ms.toFixed(1)} ms`,
+    `first call, no connection yet: Didit full TLS handshakes ${f.diditFull}, KMS full TLS handshakes ${f.kmsFull}; latency ${f.ms.toFixed(1)} ms (KMS Decrypt ${f.kmsMs.toFixed(1)} ms)`,
   );
   for (const p of r.periods) {
     out.push(`idle ${p.idleSeconds} s: Didit full TLS handshakes/call ${fmt(p.diditFullPerCall)}, KMS full TLS handshakes/call ${fmt(p.kmsFullPerCall)}`);
     const closed = p.calls.filter((c) => c.kmsClosedByServerWhileIdle).length;
     out.push(
-      `  latency (ms): ${msList(p.latencyMs)} (median ${median(p.latencyMs).toFixed(1)}, ${fmt(median(p.latencyMs) / f.ms)}× the first call); ` +
+      `  latency (ms): ${msList(p.latencyMs)} (median ${median(p.latencyMs).toFixed(1)}, ${fmt(median(p.latencyMs) / f.ms)}× the first call; ` +
+        `KMS Decrypt part ${msList(p.calls.map((c) => c.kmsMs))}); ` +
         `resumed TLS handshakes/call: Didit ${fmt(p.diditResumedPerCall)}, KMS ${fmt(p.kmsResumedPerCall)}; ` +
         `KMS connection closed by the emulator while frozen: ${closed}/${p.calls.length}`,
     );
