@@ -9,8 +9,11 @@
 
 /** Used when the server never said: the keep-alive timeout most client stacks assume (undici). */
 export const DEFAULT_IDLE_MS = 4_000;
-/** Never trust an advertised timeout beyond this: middleboxes (NAT, load balancers) forget flows. */
-export const MAX_IDLE_MS = 600_000;
+/**
+ * Never reuse after this long, whatever the server says: middleboxes forget idle flows (an AWS NAT
+ * gateway after 350 s), and a forgotten flow is not a FIN we could notice but a silent black hole.
+ */
+export const MAX_IDLE_MS = 300_000;
 /**
  * Stop reusing this long before the server's deadline: its timer and ours do not start at the same
  * instant (the response is in flight), and a write racing the server's close may be lost.
