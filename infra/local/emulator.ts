@@ -22,6 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,7 +35,25 @@ export interface Emulator {
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * PEM of the CA that signed the certificate `endpoint` serves, when `endpoint` is https: clients pass it
+   * as an explicit trust anchor (never turn verification off).
+   */
+  caPem?: string;
+  /** The same CA as a file (for `NODE_EXTRA_CA_CERTS` of a child process, or `KMS_EMULATOR_CA_FILE`). */
+  caFile?: string;
+  /**
+   * Where the same emulator answers over TLS, when it does. LocalStack serves HTTPS on its gateway port
+   * (same process, same state); a moto started with `tls: true` serves only HTTPS (`endpoint` is then https).
+   */
+  tls?: EmulatorTls;
   stop(): Promise<void>;
+}
+
+export interface EmulatorTls {
+  endpoint: string;
+  caPem: string;
+  caFile: string;
 }
 
 export interface StartEmulatorOptions {
@@ -47,6 +66,11 @@ export interface StartEmulatorOptions {
   startTimeoutMs?: number;
   /** Aborting stops a start that is still waiting for health (the process is stopped, the promise rejects). */
   signal?: AbortSignal;
+  /**
+   * moto: serve HTTPS only (its TLS mode, with a certificate from a CA made for this start).
+   * LocalStack always serves HTTPS beside HTTP on its port, with such a certificate (`CUSTOM_SSL_CERT_PATH`).
+   */
+  tls?: boolean;
 }
 
 export const LOCALSTACK_VERSION = '4.14.0';
@@ -103,7 +127,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Em
     try {
       return kind === 'localstack'
         ? await startLocalstack(port, log, opts.startTimeoutMs ?? 120_000, opts.signal)
-        : await startMoto(port, log, opts.startTimeoutMs ?? 60_000, opts.signal);
+        : await startMoto(port, log, opts.startTimeoutMs ?? 60_000, opts.signal, opts.tls === true);
     } catch (err) {
       if (opts.port === undefined && attempt < 3 && err instanceof PortInUseError) {
         log(`[emulator] port ${port} was taken, retrying`);
@@ -242,7 +266,7 @@ async function ensureVenv(spec: InstallSpec, log: Log): Promise<Runtime> {
     await run(python, ['-c', spec.verify], log);
     await writeFile(
       join(spec.dir, MARKER),
-      JSON.stringify({ requirement: spec.requirement, fingerprint, installedAt: new Date().toISOString() }) + '\n',
+      `${JSON.stringify({ requirement: spec.requirement, fingerprint, installedAt: new Date().toISOString() })}\n`,
     );
     log(`[emulator] installed ${spec.requirement} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
@@ -463,6 +487,7 @@ async function waitHealthy(
   ready: (status: number, body: string) => boolean | string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  caPem?: string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
@@ -481,8 +506,8 @@ async function waitHealthy(
     }
     let verdict: boolean | string = false;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      const body = await res.text();
+      const res = caPem === undefined ? await fetchText(url) : await fetchTextTrusting(url, caPem);
+      const body = res.body;
       verdict = ready(res.status, body);
       last = `HTTP ${res.status}: ${body.slice(0, 500)}`;
     } catch (err) {
@@ -532,6 +557,8 @@ async function startLocalstack(port: number, log: Log, timeoutMs: number, signal
   const root = await mkdtemp(join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   const cleanup = (): void => rmSync(root, { recursive: true, force: true });
   const hostPort = `127.0.0.1:${port}`;
+  // LocalStack reads key and certificate from one PEM (and writes split copies beside it): all in the scratch dir.
+  const certs = await writeEmulatorCertificates(root);
   const env = childEnv({
     GATEWAY_LISTEN: hostPort,
     LOCALSTACK_HOST: hostPort,
@@ -542,6 +569,7 @@ async function startLocalstack(port: number, log: Log, timeoutMs: number, signal
     SERVICES: LOCALSTACK_SERVICES,
     EAGER_SERVICE_LOADING: '1',
     FILESYSTEM_ROOT: root,
+    CUSTOM_SSL_CERT_PATH: certs.combinedFile,
     PYTHONUNBUFFERED: '1',
   });
   const t0 = Date.now();
@@ -570,30 +598,123 @@ async function startLocalstack(port: number, log: Log, timeoutMs: number, signal
     signal,
   );
   log(`[localstack] healthy at ${endpoint} after ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${m.child.pid})`);
-  return { kind: 'localstack', endpoint, region: region(), credentials: { ...TEST_CREDENTIALS }, stop: m.stop };
+  return {
+    kind: 'localstack',
+    endpoint,
+    region: region(),
+    credentials: { ...TEST_CREDENTIALS },
+    tls: { endpoint: `https://${hostPort}`, caPem: certs.caPem, caFile: certs.caFile },
+    stop: m.stop,
+  };
 }
 
-async function startMoto(port: number, log: Log, timeoutMs: number, signal?: AbortSignal): Promise<Emulator> {
+async function startMoto(port: number, log: Log, timeoutMs: number, signal: AbortSignal | undefined, tls: boolean): Promise<Emulator> {
   const { python } = await ensureMoto(log);
   const t0 = Date.now();
-  log(`[moto] starting ${MOTO_VERSION} on 127.0.0.1:${port} (${python})`);
-  const m = launch(
-    'moto',
-    python,
-    ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
-    childEnv({ PYTHONUNBUFFERED: '1' }),
-    tmpdir(),
-    log,
-    () => {},
-  );
-  const endpoint = `http://127.0.0.1:${port}`;
-  await waitHealthy('moto', m, `${endpoint}/moto-api/`, (status) => status === 200, timeoutMs, signal);
+  log(`[moto] starting ${MOTO_VERSION} on 127.0.0.1:${port}${tls ? ' (TLS)' : ''} (${python})`);
+  const root = tls ? await mkdtemp(join(tmpdir(), `didit-moto-tls-${process.pid}-`)) : undefined;
+  const certs = root === undefined ? undefined : await writeEmulatorCertificates(root);
+  const args = ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)];
+  if (certs) args.push('--ssl-cert', certs.certFile, '--ssl-key', certs.keyFile);
+  const m = launch('moto', python, args, childEnv({ PYTHONUNBUFFERED: '1' }), tmpdir(), log, () => {
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  });
+  const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  await waitHealthy('moto', m, `${endpoint}/moto-api/`, (status) => status === 200, timeoutMs, signal, certs?.caPem);
   log(`[moto] healthy at ${endpoint} after ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${m.child.pid})`);
-  return { kind: 'moto', endpoint, region: region(), credentials: { ...TEST_CREDENTIALS }, stop: m.stop };
+  const base: Emulator = { kind: 'moto', endpoint, region: region(), credentials: { ...TEST_CREDENTIALS }, stop: m.stop };
+  if (certs === undefined) return base;
+  return { ...base, caPem: certs.caPem, caFile: certs.caFile, tls: { endpoint, caPem: certs.caPem, caFile: certs.caFile } };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TLS
+
+interface EmulatorCertificates {
+  caPem: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** Key and certificate in one PEM, as LocalStack's CUSTOM_SSL_CERT_PATH wants it. */
+  combinedFile: string;
+}
+
+/**
+ * A CA made for this start and a server certificate it signs for 127.0.0.1 / localhost, written (mode 0600)
+ * into `dir`, which the emulator's stop removes. Fresh keys per start: no private key is kept or committed.
+ * Clients trust the CA explicitly; nothing here turns verification off.
+ */
+async function writeEmulatorCertificates(dir: string): Promise<EmulatorCertificates> {
+  const { generate } = await import('selfsigned');
+  const notBeforeDate = new Date(Date.now() - 5 * 60_000);
+  const notAfterDate = new Date(Date.now() + 2 * 24 * 3_600_000);
+  const ca = await generate([{ name: 'commonName', value: 'didit-kms-gateway emulator CA' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate,
+    notAfterDate,
+    extensions: [
+      { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    ],
+  });
+  const server = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate,
+    notAfterDate,
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 7, ip: '127.0.0.1' },
+          { type: 2, value: 'localhost' },
+          // LocalStack's virtual-host style names (bucket.s3.localhost.localstack.cloud) are not used here.
+        ],
+      },
+    ],
+  });
+  const files = {
+    caFile: join(dir, 'emulator-ca.pem'),
+    certFile: join(dir, 'server.crt.pem'),
+    keyFile: join(dir, 'server.key.pem'),
+    combinedFile: join(dir, 'server.test.pem'),
+  };
+  await writeFile(files.caFile, ca.cert, { mode: 0o600 });
+  await writeFile(files.certFile, server.cert, { mode: 0o600 });
+  await writeFile(files.keyFile, server.private, { mode: 0o600 });
+  await writeFile(files.combinedFile, `${server.private.trim()}\n${server.cert.trim()}\n`, { mode: 0o600 });
+  return { caPem: ca.cert, ...files };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers
+
+async function fetchText(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return { status: res.status, body: await res.text() };
+}
+
+/** GET over https with `caPem` as the only trust anchor (fetch has no per-request CA option). */
+function fetchTextTrusting(url: string, caPem: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca: caPem, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('health check timed out')));
+    req.on('error', reject);
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@
  * await teardownSealedKey(em, res);
  * ```
  */
+import { Agent as HttpsAgent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import {
   CreateAliasCommand,
@@ -53,10 +54,14 @@ type ClientConfig = {
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   maxAttempts: number;
+  requestHandler?: { httpsAgent: HttpsAgent };
 };
 
 function clientConfig(em: Emulator): ClientConfig {
-  return { endpoint: em.endpoint, region: em.region, credentials: { ...em.credentials }, maxAttempts: 3 };
+  const config: ClientConfig = { endpoint: em.endpoint, region: em.region, credentials: { ...em.credentials }, maxAttempts: 3 };
+  // An https emulator endpoint: its CA is the only trust anchor (verification stays on).
+  if (em.caPem !== undefined && em.endpoint.startsWith('https:')) config.requestHandler = { httpsAgent: new HttpsAgent({ ca: em.caPem }) };
+  return config;
 }
 
 /** A KMS client for the emulator (caller destroys it). */

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandlerOutput } from '@smithy/types';
 import { ConnectionPool } from '../transport/pool.ts';
 import { WireError } from '../transport/connection.ts';
 import { originOf } from '../transport/origin.ts';
+import { prepareTlsReadScrub, scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 
@@ -23,8 +26,17 @@ export function takeSecureBody(body: unknown): SecureBuffer | undefined {
 export interface SecureKmsRequestHandlerOptions {
   /** Extra trust anchors (PEM) for a private endpoint; default: the runtime's CA store. */
   readonly ca?: string | Buffer;
+  /**
+   * Trust anchor (PEM) for a local emulator, honoured ONLY when the KMS endpoint is a loopback address.
+   * Default: the file named by `KMS_EMULATOR_CA_FILE`, read when the first loopback connection is made.
+   * A real KMS endpoint (kms.<region>.amazonaws.com) is never loopback, so this cannot widen what
+   * production trusts, whatever the environment says.
+   */
+  readonly emulatorCa?: string | Buffer;
   /** Per-attempt time budget; the SDK's retry strategy decides about further attempts. */
   readonly requestTimeoutMs?: number;
+  /** Plain http to a loopback endpoint: only for an explicit local emulator (lib/runtime/config.ts). */
+  readonly allowPlainHttpLoopback?: boolean;
 }
 
 /**
@@ -78,9 +90,22 @@ export class SecureKmsRequestHandler {
         signal: options.abortSignal as AbortSignal | undefined,
       }), { idempotent: true }); // Decrypt has no side effect: safe to resend.
     } catch (err) {
+      // A failed exchange may still have read part of an answer through TLS: scrub on this path too.
+      if (pool.origin.protocol === 'https:') await scrubTlsReadStack().catch(() => undefined);
       throw sdkTransportError(err);
     }
     const secure = response.body as SecureBuffer;
+    if (pool.origin.protocol === 'https:') {
+      // The answer (a Decrypt plaintext, a data key) passed through TLSWrap::ClearOut's stack array:
+      // overwrite it now, before anyone uses the key, so no later path (a Didit reset, a timeout, a
+      // freeze) can leave it there. Fail closed: without the scrub the secret is not handed on.
+      try {
+        await scrubTlsReadStack();
+      } catch (err) {
+        secure.dispose();
+        throw err;
+      }
+    }
     const view = secure.bytes();
     pendingSecureBodies.set(view, secure);
     return { response: { statusCode: response.status, headers: { ...response.headers }, body: view } };
@@ -102,9 +127,11 @@ export class SecureKmsRequestHandler {
     const key = `${request.protocol}//${request.hostname}${port}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      // Plain http only for loopback emulators; a real KMS endpoint is always https.
-      const origin = originOf(key, { allowPlainHttp: isLoopback(request.hostname) });
-      pool = new ConnectionPool(origin, { ca: this.#options.ca });
+      // Plain http only for a local emulator the configuration names, on loopback; otherwise always https.
+      const origin = originOf(key, { allowPlainHttp: this.#options.allowPlainHttpLoopback === true && isLoopback(request.hostname) });
+      pool = new ConnectionPool(origin, { ca: kmsTrustAnchors(origin.hostname, origin.protocol, this.#options) });
+      // The first answer over TLS will need the scrub's loopback pair: open it while KMS is being reached.
+      if (origin.protocol === 'https:') prepareTlsReadScrub();
       this.#pools.set(key, pool);
     }
     return pool;
@@ -138,8 +165,28 @@ function toBytes(body: unknown): Buffer {
   throw new TypeError('unsupported KMS request body type');
 }
 
+/**
+ * The trust anchors for a KMS endpoint: `ca` when given; for an https endpoint on a loopback address, the
+ * local emulator's CA (the `emulatorCa` option, else the file `KMS_EMULATOR_CA_FILE` names); otherwise none,
+ * which means the runtime's CA store. Any other host never gets the emulator CA, whatever is configured.
+ */
+export function kmsTrustAnchors(
+  hostname: string,
+  protocol: string,
+  options: Pick<SecureKmsRequestHandlerOptions, 'ca' | 'emulatorCa'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string | Buffer | undefined {
+  if (options.ca !== undefined) return options.ca;
+  if (protocol !== 'https:' || !isLoopback(hostname)) return undefined;
+  if (options.emulatorCa !== undefined) return options.emulatorCa;
+  const file = env['KMS_EMULATOR_CA_FILE'];
+  return file === undefined || file === '' ? undefined : readFileSync(file);
+}
+
+/** Loopback literals only: a DNS name such as `127.example.com` is not loopback. */
 function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || hostname.startsWith('127.');
+  if (hostname === 'localhost' || hostname === '::1' || hostname === '[::1]') return true;
+  return isIP(hostname) === 4 && hostname.startsWith('127.');
 }
 
 /** Errors shaped so the SDK's retry strategy recognises them as transient. */

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { SecureBuffer, needs, wipe } from '../secure/secure-buffer.ts';
 import type { Origin } from './origin.ts';
+import { cleansingSecureOptions } from './tls-read-scrub.ts';
 import { ResponseReader, type BodySink, type ParsedResponse } from './response-reader.ts';
 
 /** Size of the per-connection read buffer; TLS hands out at most 16 KiB of cleartext per record. */
@@ -125,6 +126,9 @@ export class Connection {
             ca: options.ca,
             ALPNProtocols: ['http/1.1'],
             minVersion: 'TLSv1.2',
+            // OpenSSL cleanses each record's cleartext in its own read buffer once handed over (and the
+            // buffer when released): answers on these connections may carry a secret (tls-read-scrub.ts).
+            secureOptions: cleansingSecureOptions(),
             // Supported by TLSSocket since Node 14 (test-tls-onread-static-buffer), missing from @types/node.
             ...({ onread } as object),
           })

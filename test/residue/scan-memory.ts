@@ -9,6 +9,12 @@ export interface Region {
   readonly perms: string;
   readonly path: string;
   readonly kind: RegionKind;
+  /**
+   * True when the mapping provably holds nothing the process wrote: an anonymous mapping with no page
+   * resident or swapped (it reads as zeros), or a mapping of a file on disk with no dirty, anonymous
+   * (copy-on-write) or swapped page (it reads as the file). From /proc/<pid>/smaps.
+   */
+  readonly pristine: boolean;
 }
 
 export interface Hit {
@@ -23,6 +29,9 @@ export interface ScanResult {
   readonly regionsScanned: number;
   readonly bytesScanned: number;
   readonly unreadableRegions: number;
+  /** Readable mappings skipped as pristine (see {@link Region.pristine}) and their size. */
+  readonly pristineRegions: number;
+  readonly pristineBytes: number;
 }
 
 const CHUNK = 8 * 1024 * 1024;
@@ -42,11 +51,18 @@ export function scanProcessMemory(pid: number, patterns: readonly Pattern[]): Sc
   let bytesScanned = 0;
   let regionsScanned = 0;
   let unreadableRegions = 0;
+  let pristineRegions = 0;
+  let pristineBytes = 0;
   const fd = openSync(`/proc/${pid}/mem`, 'r');
   const buffer = Buffer.alloc(CHUNK + longest);
   try {
     for (const region of regions) {
       if (!region.perms.startsWith('r') || region.kind === 'special') continue;
+      if (region.pristine) {
+        pristineRegions++;
+        pristineBytes += Number(region.end - region.start);
+        continue;
+      }
       regionsScanned++;
       let carry = 0;
       for (let at = region.start; at < region.end; ) {
@@ -88,7 +104,7 @@ export function scanProcessMemory(pid: number, patterns: readonly Pattern[]): Sc
     closeSync(fd);
     buffer.fill(0);
   }
-  return { hits: unique(hits), regionsScanned, bytesScanned, unreadableRegions };
+  return { hits: unique(hits), regionsScanned, bytesScanned, unreadableRegions, pristineRegions, pristineBytes };
 }
 
 function dedupeTail(_hits: Hit[], _at: bigint, _carry: number, _longest: number): void {
@@ -107,12 +123,29 @@ function unique(hits: Hit[]): Hit[] {
 
 export function readMaps(pid: number): Region[] {
   const out: Region[] = [];
-  for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+  let current: { start: bigint; end: bigint; perms: string; path: string; fields: Map<string, number> } | undefined;
+  const flush = (): void => {
+    if (current === undefined) return;
+    const kind = kindOf(current.path);
+    const f = (name: string): number => current!.fields.get(name) ?? Number.NaN;
+    // Unknown fields (NaN) never count as pristine: then the region is scanned.
+    const untouchedAnon = kind === 'anonymous' && f('Rss') === 0 && f('Swap') === 0;
+    const onDisk = kind === 'file' && current.path.startsWith('/') && !current.path.startsWith('/dev/') && !current.path.endsWith('(deleted)');
+    const cleanFile = onDisk && f('Private_Dirty') === 0 && f('Shared_Dirty') === 0 && f('Anonymous') === 0 && f('Swap') === 0;
+    out.push({ start: current.start, end: current.end, perms: current.perms, path: current.path, kind, pristine: untouchedAnon || cleanFile });
+    current = undefined;
+  };
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line);
-    if (m === null) continue;
-    const path = m[4]!.trim();
-    out.push({ start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), perms: m[3]!, path, kind: kindOf(path) });
+    if (m !== null) {
+      flush();
+      current = { start: BigInt(`0x${m[1]}`), end: BigInt(`0x${m[2]}`), perms: m[3]!, path: m[4]!.trim(), fields: new Map() };
+      continue;
+    }
+    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (field !== null && current !== undefined) current.fields.set(field[1]!, Number(field[2]));
   }
+  flush();
   return out;
 }
 

@@ -41,3 +41,15 @@ export function testDynamoDbEndpoint(): string {
   }
   return endpoint;
 }
+
+/**
+ * The emulator reached over TLS, with its CA as an explicit trust anchor (`caPem`, `caFile`). With moto it is
+ * a separate server (its TLS mode serves HTTPS only), so provision everything a test uses through it.
+ * `provisionSealedKey` and friends pass `caPem` to their clients.
+ */
+export function testTlsEmulator(): Emulator & { caPem: string; caFile: string } {
+  const base = testEmulator();
+  const tls = inject('awsTls');
+  if (!tls) throw new Error('no TLS emulator endpoint was provided (DIDIT_TEST_TLS=0, or it failed to start)');
+  return { ...base, endpoint: tls.endpoint, caPem: tls.caPem, caFile: tls.caFile };
+}

@@ -7,6 +7,10 @@
  * Java runtime): with LocalStack a moto server is started beside it for DynamoDB alone and provided as
  * `dynamodbEndpoint`; with moto, or an external endpoint, the same endpoint serves DynamoDB
  * (`AWS_ENDPOINT_URL_DYNAMODB` overrides). DIDIT_TEST_DYNAMODB=0 skips it.
+ *
+ * TLS (`inject('awsTls')`, `testTlsEmulator()`): LocalStack serves HTTPS on its own port with a certificate
+ * from a CA made for this run; with moto a second server runs in moto's TLS mode (its own state;
+ * DIDIT_TEST_TLS=0 skips it). Tests pass the CA as an explicit trust anchor.
  */
 import type { TestProject } from 'vitest/node';
 import { resolveEmulatorKind, startEmulator, type Emulator } from '../../infra/local/emulator.ts';
@@ -19,6 +23,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   if (process.env.DIDIT_SKIP_EMULATOR === '1') {
     project.provide('aws', undefined);
     project.provide('dynamodbEndpoint', undefined);
+    project.provide('awsTls', undefined);
     return undefined;
   }
   const t0 = Date.now();
@@ -40,6 +45,16 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     throw err;
   }
   const dynamo = await dynamoStart;
+  // KMS over TLS, as production reaches it (the residue proof depends on the transport). LocalStack serves
+  // HTTPS on its own port; moto's TLS mode serves HTTPS only, so a second moto runs for it (its own state).
+  let tlsMoto: Emulator | undefined;
+  if (em.kind === 'moto' && process.env.DIDIT_TEST_TLS !== '0') {
+    tlsMoto = await startEmulator({ kind: 'moto', tls: true, log }).catch((err: unknown) => {
+      log(`[emulator] moto in TLS mode did not start (${(err as Error).message}); TLS tests will fail`);
+      return undefined;
+    });
+  }
+  const tls = em.tls ?? tlsMoto?.tls;
   log(`[emulator] ${em.kind} ready at ${em.endpoint} (${((Date.now() - t0) / 1000).toFixed(1)} s including install check)`);
   project.provide('aws', {
     kind: em.kind,
@@ -49,9 +64,14 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     secretAccessKey: em.credentials.secretAccessKey,
   });
   project.provide('dynamodbEndpoint', dynamodbEndpoint(em, dynamo, wantsDynamo));
+  project.provide(
+    'awsTls',
+    tls === undefined ? undefined : { endpoint: tls.endpoint, caPem: tls.caPem, caFile: tls.caFile, sharesState: tlsMoto === undefined },
+  );
+  if (tls) log(`[emulator] TLS endpoint ${tls.endpoint}${tlsMoto ? ' (separate moto process)' : ''}`);
   if (dynamo) log(`[emulator] DynamoDB on moto at ${dynamo.endpoint}`);
   return async () => {
-    await Promise.all([em.stop(), dynamo?.stop()]);
+    await Promise.all([em.stop(), dynamo?.stop(), tlsMoto?.stop()]);
   };
 }
 

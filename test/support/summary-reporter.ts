@@ -12,6 +12,9 @@ export default class SummaryReporter implements Reporter {
     for (const module of testModules) {
       for (const test of module.children.allTests()) {
         const state = test.result().state;
+        // The residue proof's table (test/residue): printed whatever the console settings hide.
+        const report = test.meta().residueReport;
+        if (report !== undefined) process.stdout.write(`\n${report}\n`);
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;
         else skipped++;
