@@ -192,7 +192,8 @@ export async function runIdleBench(ctx: IdleBenchContext): Promise<IdleBenchResu
       ...process.env,
       AWS_ENDPOINT_URL: emulator.endpoint, // Secrets Manager (ciphertext, cached for the whole run)
       AWS_ENDPOINT_URL_KMS: proxy.url, // KMS over TLS, through the counting proxy
-      NODE_EXTRA_CA_CERTS: proxy.caFile,
+      KMS_EMULATOR_CA_FILE: proxy.caFile, // its CA: the KMS handler's trust anchor for a loopback endpoint
+      DIDIT_LOCAL_EMULATOR: '1', // plain http to the emulator (Secrets Manager) is allowed on loopback
       AWS_REGION: emulator.region,
       AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,

@@ -10,7 +10,7 @@
  * @example
  * ```ts
  * const proxy = await startTlsCountingProxy(em.endpoint);
- * // KMS client endpoint: proxy.url, trust anchor: proxy.caPem (or NODE_EXTRA_CA_CERTS=proxy.caFile)
+ * // KMS client endpoint: proxy.url, trust anchor: proxy.caPem (or KMS_EMULATOR_CA_FILE=proxy.caFile)
  * await proxy.closeAll(); // as the server's idle timeout would
  * await proxy.close();
  * ```
@@ -26,7 +26,7 @@ export interface TlsCountingProxy {
   /** `https://127.0.0.1:<port>` */
   readonly url: string;
   readonly caPem: string;
-  /** `caPem` in a 0600 file (for NODE_EXTRA_CA_CERTS in a child process); removed on close. */
+  /** `caPem` in a 0600 file (KMS_EMULATOR_CA_FILE for a child process); removed on close. */
   readonly caFile: string;
   fullHandshakes(): number;
   resumedHandshakes(): number;
