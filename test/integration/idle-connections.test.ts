@@ -4,6 +4,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
 import { buildRequestHead } from '../../lib/didit/request-head.ts';
+import { createSecureKmsClient } from '../../lib/kms/client.ts';
 import { decryptToSecureBuffer } from '../../lib/kms/decrypt.ts';
 import { SecureKmsRequestHandler } from '../../lib/kms/secure-request-handler.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
@@ -11,7 +12,7 @@ import { WireError, type WireRequest } from '../../lib/transport/connection.ts';
 import { originOf } from '../../lib/transport/origin.ts';
 import { ConnectionPool } from '../../lib/transport/pool.ts';
 import { startSandbox, type Sandbox } from '../sandbox/index.ts';
-import { testEmulator } from '../support/aws.ts';
+import { testEmulator, testTlsEmulator } from '../support/aws.ts';
 import { startTlsCountingProxy, type TlsCountingProxy } from '../support/tls-counting-proxy.ts';
 
 // After an idle period (a frozen Lambda environment) the transport must not pay a full TLS handshake:
@@ -162,6 +163,42 @@ describe('KMS leg (emulator behind a TLS proxy that counts handshakes)', () => {
       // moto closes after every answer, LocalStack keeps the connection: either way, one full handshake.
       expect(proxy.fullHandshakes()).toBe(1);
       expect(proxy.resumedHandshakes()).toBe(2);
+    } finally {
+      client.destroy();
+      handler.destroy();
+    }
+  });
+});
+
+describe("KMS leg over the emulator's own TLS server (client-side counts)", () => {
+  const em = testTlsEmulator();
+  const apiKey = Buffer.from(`sk_idle_${randomBytes(18).toString('hex')}`);
+  let sealed: SealedKeyResources;
+  let ciphertext: Uint8Array;
+
+  beforeAll(async () => {
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: em.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey });
+    sealed = await provisionSealedKey(em, { stage: 'idle-tls', apiKey });
+    const sm = secretsClientFor(em);
+    ciphertext = (await sm.send(new GetSecretValueCommand({ SecretId: sealed.secretId }))).SecretBinary!;
+    sm.destroy();
+  });
+  afterAll(async () => {
+    await teardownSealedKey(em, sealed);
+  });
+
+  it('every reconnect resumes: one full handshake whatever the emulator does with connections', async () => {
+    const { client, handler } = createSecureKmsClient({ region: em.region, endpoint: em.endpoint, emulatorCa: em.caPem, maxAttempts: 1 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const { plaintext } = await decryptToSecureBuffer(client, { ciphertext, encryptionContext: sealed.encryptionContext });
+        expect(plaintext.equals(apiKey)).toBe(true);
+        plaintext.dispose();
+      }
+      // moto (TLS mode) closes after every answer: 3 connections, 2 resumed. LocalStack keeps one open.
+      expect(handler.tlsHandshakes.full).toBe(1);
+      expect(handler.tlsHandshakes.resumed).toBe(handler.connectionsOpened - 1);
+      expect(handler.connectionsOpened).toBe(em.kind === 'moto' ? 3 : 1);
     } finally {
       client.destroy();
       handler.destroy();
