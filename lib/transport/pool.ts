@@ -43,11 +43,11 @@ const SETTLE_AFTER_IDLE_MS = 50;
  * - Idle connections are reused for as long as the server keeps them: the pool learns the server's
  *   `Keep-Alive: timeout=N` (keep-alive.ts). A server that says nothing is trusted for 4 s with
  *   requests that must not be sent twice, and for as long as the connection stays open with
- *   requests that may be (a dead one then costs a resend, not a second charge).
+ *   requests that may be (a dead one then costs a resend, not a second charge); never after 300 s.
  * - A server may close an idle connection while the environment is frozen; its FIN then waits in
- *   the kernel and is read on the first turn of the event loop after the thaw. Before reusing a
- *   connection idle long enough to have been frozen, the pool yields one turn so those events run,
- *   and drops a connection that turned out closed instead of writing into it.
+ *   the kernel and is read only when the event loop polls after the thaw. Before reusing a connection
+ *   idle long enough to have been frozen, the pool lets one full poll phase run ({@link settle}) and
+ *   drops a connection that turned out closed instead of writing into it.
  * - A reconnect resumes the origin's last TLS 1.3 session (tls-sessions.ts): one round trip and no
  *   certificate work instead of a full handshake.
  */
