@@ -14,7 +14,8 @@
  * when the benchmark itself could not run (a call failed, a child died).
  *
  * Env: BENCH_CALLS (measured warm calls, default 200), BENCH_WARMUP (default 20), BENCH_COLD (cold
- * samples per variant, default 5); DIDIT_TEST_EMULATOR=moto|localstack or AWS_ENDPOINT_URL as for the tests.
+ * samples per variant, default 5); BENCH_IDLE_SECONDS / BENCH_IDLE_CALLS for the after-idle part (bench/idle.ts;
+ * "0" skips it); DIDIT_TEST_EMULATOR=moto|localstack or AWS_ENDPOINT_URL as for the tests.
  *
  * Usage: node bench/run.ts
  */
@@ -30,6 +31,7 @@ import { startSandbox, type Sandbox } from '../test/sandbox/index.ts';
 import { apiEvent } from '../test/support/api-events.ts';
 import { bundleVariant, nativeRuntimeSize, REPO, type BundleInfo, type NativeRuntimeSize } from './bundle.ts';
 import { measureCounterCost, measureTracerBundleShare, measureTracingInit, renderLimits, type Limits } from './limits.ts';
+import { runIdleBench } from './idle.ts';
 import { median, ms, num, ratio, summarize, table, type Summary } from './stats.ts';
 import type { ChildMessage, Counters, ParentMessage, VariantName } from './warm-child.ts';
 
@@ -506,8 +508,10 @@ async function main(): Promise<number> {
       warmup: WARMUP,
       coldSamples: COLD,
     };
-    const report = render(environment, results) + renderLimits(limits);
-    const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results), limits }, null, 2)}\n`;
+    // After idle (issue 11 goal 4): (c) frozen between calls; BENCH_IDLE_SECONDS=0 skips it.
+    const idle = process.env['BENCH_IDLE_SECONDS'] === '0' ? undefined : await runIdleBench({ sandbox, emulator, sealed, stage: STAGE, log });
+    const report = `${render(environment, results)}${renderLimits(limits)}${idle ? `\n\n${idle.lines.join('\n')}` : ''}`;
+    const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results), limits, idle }, null, 2)}\n`;
     // Belt and braces: nothing printed or written may contain the key.
     const keyText = sandbox.apiKey.toString('latin1');
     if (report.includes(keyText) || json.includes(keyText)) throw new Error('refusing to print or write a report that contains the Didit key');

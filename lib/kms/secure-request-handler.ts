@@ -63,6 +63,17 @@ export class SecureKmsRequestHandler {
     return n;
   }
 
+  /** TLS handshakes so far, full and resumed, across endpoints (the idle benchmark's client-side count). */
+  get tlsHandshakes(): { full: number; resumed: number } {
+    let full = 0;
+    let resumed = 0;
+    for (const pool of this.#pools.values()) {
+      full += pool.stats.fullTlsHandshakes;
+      resumed += pool.stats.resumedTlsHandshakes;
+    }
+    return { full, resumed };
+  }
+
   async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<RequestHandlerOutput<HttpResponse>> {
     const pool = this.#pool(request);
     const timeout = options.requestTimeout ?? this.#options.requestTimeoutMs ?? 5_000;

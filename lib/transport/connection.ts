@@ -70,6 +70,10 @@ export interface ConnectOptions {
   readonly ca?: string | Buffer;
   readonly deadline: number;
   readonly signal?: AbortSignal;
+  /** A TLS session of an earlier connection to resume (tls-sessions.ts); ignored for plain http. */
+  readonly session?: Buffer;
+  /** Sees the TLS socket before any of its events fire (to watch for session tickets). */
+  readonly onTlsSocket?: (socket: tls.TLSSocket) => void;
 }
 
 /**
@@ -118,6 +122,7 @@ export class Connection {
             host: origin.hostname,
             port: origin.port,
             servername: origin.servername,
+            session: options.session,
             ca: options.ca,
             ALPNProtocols: ['http/1.1'],
             minVersion: 'TLSv1.2',
@@ -129,6 +134,7 @@ export class Connection {
           })
         : net.connect({ host: origin.hostname, port: origin.port, onread });
     connection = new Connection(socket, readBuffer);
+    if (socket instanceof tls.TLSSocket) options.onTlsSocket?.(socket);
     socket.setNoDelay(true);
     const ready = origin.protocol === 'https:' ? 'secureConnect' : 'connect';
     try {

@@ -19,6 +19,7 @@ export interface ControlTarget {
   readonly received: readonly RecordedRequest[];
   connections(): number;
   tlsHandshakes(): number;
+  tlsResumedHandshakes(): number;
   setSessionStatus(sessionId: string, status: SessionStatus): void;
 }
 
@@ -46,6 +47,7 @@ export function handleControl(method: string, path: string, body: ParsedBody, ta
     return jsonReply(200, {
       connections: target.connections(),
       tlsHandshakes: target.tlsHandshakes(),
+      tlsResumedHandshakes: target.tlsResumedHandshakes(),
       count: target.received.length,
     });
   }

@@ -53,6 +53,8 @@ export interface SandboxOptions {
   control?: boolean;
   /** Override the per-minute budgets (defaults: decision 100, create 600, other 300). */
   rateLimits?: Partial<RateLimits>;
+  /** Idle keep-alive connections are closed after this long (default 120 s, as Didit's API servers). */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface RecordedFile {
@@ -124,6 +126,13 @@ export interface Sandbox {
   connections(): number;
   /** Completed TLS handshakes ('secureConnection' events). */
   tlsHandshakes(): number;
+  /** Of those, the ones that resumed an earlier session (`isSessionReused()`); the rest were full handshakes. */
+  tlsResumedHandshakes(): number;
+  /**
+   * Closes the keep-alive connections that are idle now (as the server's idle timeout would) and
+   * resolves, with how many, once each has emitted 'close' on the server side.
+   */
+  closeIdleConnections(): Promise<number>;
   /** Stops listening and destroys open keep-alive sockets. */
   close(): Promise<void>;
 }

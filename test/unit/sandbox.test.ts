@@ -611,7 +611,7 @@ describe('didit sandbox', () => {
       try {
         const first = await call(fresh, { path: '/v3/sessions/', headers: keyHeader(fresh.apiKey), agent });
         expect(first.headers.connection).toBe('keep-alive');
-        expect(first.headers['keep-alive']).toBe('timeout=5');
+        expect(first.headers['keep-alive']).toBe('timeout=120');
         await call(fresh, { path: '/v3/sessions/', headers: keyHeader(fresh.apiKey), agent });
         expect(fresh.connections()).toBe(1);
         expect(fresh.tlsHandshakes()).toBe(1);

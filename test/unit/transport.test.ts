@@ -54,8 +54,18 @@ beforeEach(() => {
   requests = 0;
 });
 
-function pool(): ConnectionPool {
-  return new ConnectionPool(originOf(url, { allowPlainHttp: true }));
+function pool(now?: () => number): ConnectionPool {
+  return new ConnectionPool(originOf(url, { allowPlainHttp: true }), { now });
+}
+
+/** Destroys the server side of every open connection; resolves once each has emitted 'close'. */
+async function dropServerSockets(): Promise<number> {
+  const open = [...sockets];
+  await Promise.all(open.map((s) => new Promise<void>((resolve) => {
+    s.once('close', () => resolve());
+    s.destroy();
+  })));
+  return open.length;
 }
 
 function request(extra: Partial<WireRequest> = {}): () => WireRequest {
@@ -77,7 +87,7 @@ describe('ConnectionPool', () => {
       expect(res.status).toBe(200);
       expect(JSON.parse((res.body as Buffer).toString())).toEqual({ n: i });
     }
-    expect(p.stats).toEqual({ connectionsOpened: 1, exchanges: 3, reusedExchanges: 2 });
+    expect(p.stats).toMatchObject({ connectionsOpened: 1, exchanges: 3, reusedExchanges: 2 });
     p.close();
   });
 
@@ -89,7 +99,7 @@ describe('ConnectionPool', () => {
     const res = await p.send(request(), { idempotent: true });
     expect(res.status).toBe(200);
     // Three exchanges: the first, the one on the dead socket, and the resend on a new connection.
-    expect(p.stats).toEqual({ connectionsOpened: 2, exchanges: 3, reusedExchanges: 1 });
+    expect(p.stats).toMatchObject({ connectionsOpened: 2, exchanges: 3, reusedExchanges: 1 });
     expect(requests).toBe(2);
     p.close();
   });
@@ -111,6 +121,33 @@ describe('ConnectionPool', () => {
       expect(p.stats.connectionsOpened).toBe(1);
     }
     expect(requests).toBe(1);
+    p.close();
+  });
+
+  it('learns the server keep-alive and reuses a connection idle within it (idle time from the clock)', async () => {
+    let offset = 0;
+    const p = pool(() => Date.now() + offset);
+    await p.send(request(), { idempotent: false });
+    expect(p.idleBudgetMs).toBe(8_000); // Keep-Alive: timeout=10 from node:http
+    offset = 7_000;
+    await p.send(request(), { idempotent: false });
+    offset = 16_000; // 9 s after the last use: past the budget
+    await p.send(request(), { idempotent: false });
+    expect(p.stats).toMatchObject({ connectionsOpened: 2, reusedExchanges: 1, exchanges: 3 });
+    p.close();
+  });
+
+  it('a connection the server closed while idle is dropped before anything is written into it', async () => {
+    let offset = 0;
+    const p = pool(() => Date.now() + offset);
+    await p.send(request(), { idempotent: false });
+    // The server closes; this process has not read the FIN yet (as right after a thaw).
+    expect(await dropServerSockets()).toBe(1);
+    offset = 1_000;
+    const res = await p.send(request(), { idempotent: false });
+    expect(res.status).toBe(200);
+    expect(p.stats).toMatchObject({ closedWhileIdle: 1, exchanges: 2, reusedExchanges: 0, connectionsOpened: 2 });
+    expect(requests).toBe(2);
     p.close();
   });
 
