@@ -76,7 +76,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const server = createServer({
     key: certificates.keyPem,
     cert: certificates.certPem,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    keepAliveTimeout: opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
     minVersion: 'TLSv1.2',
   });
   server.on('connection', (socket: Socket) => {
@@ -144,6 +144,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     },
     connections: () => connectionCount,
     tlsHandshakes: () => handshakeCount,
+    openConnections: () => sockets.size,
     async close() {
       if (closed) return;
       closed = true;

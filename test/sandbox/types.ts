@@ -53,6 +53,8 @@ export interface SandboxOptions {
   control?: boolean;
   /** Override the per-minute budgets (defaults: decision 100, create 600, other 300). */
   rateLimits?: Partial<RateLimits>;
+  /** Idle keep-alive connections are closed after this long (default 5 s, like a production server). */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface RecordedFile {
@@ -124,6 +126,8 @@ export interface Sandbox {
   connections(): number;
   /** Completed TLS handshakes ('secureConnection' events). */
   tlsHandshakes(): number;
+  /** TCP connections open right now (idle keep-alive ones included). */
+  openConnections(): number;
   /** Stops listening and destroys open keep-alive sockets. */
   close(): Promise<void>;
 }

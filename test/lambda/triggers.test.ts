@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyResult, SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSqsMapping } from '../../infra/local/lambda/sqs-mapping.ts';
+import { readFunction, readSqsMapping } from '../../infra/local/lambda/template.ts';
+import { createGatewayClient } from '../../lib/client/index.ts';
+import { sessionStatusPayload, signDelivery, webhookEvent } from '../sandbox/webhook-signer.ts';
+import { apiEvent, multipartBody } from '../support/api-events.ts';
+import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
+import { localApiGateway } from '../support/local-api-gateway.ts';
+import { collect, startHarness, until, type Harness } from './harness.ts';
+
+// Every trigger end to end through the zips `sls package` built, run by the RIE + RIC in a cgroup sandbox
+// (infra/local/lambda/), with the sealed key on the emulator and the Didit sandbox behind TLS.
+
+const em = testEmulator();
+const IDLE_MS = 300;
+const VISIBILITY_S = 3;
+const CALLER = {
+  credentials: { accessKeyId: 'AKIDLAMBDASANDBOX01', secretAccessKey: 'lambda-sandbox-caller-secret/000000000' },
+  userArn: 'arn:aws:iam::000000000000:user/lambda-sandbox',
+};
+const WORKFLOW = '11111111-2222-4333-8444-555555555555';
+
+let h: Harness;
+const figures: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  h = await startHarness({
+    em,
+    dynamodbEndpoint: testDynamoDbEndpoint(),
+    packageDir: inject('lambdaPackageDir'),
+    // Shorter than the freeze in the freeze/thaw test: both peers close the kept connections meanwhile.
+    idleTimeoutMs: IDLE_MS,
+    jobsVisibilityTimeoutSeconds: VISIBILITY_S,
+  });
+});
+
+afterAll(async () => {
+  await h?.close();
+  process.stderr.write(`[lambda] figures ${JSON.stringify(figures)}\n`);
+});
+
+const payloadOf = (r: { payload: unknown }) => r.payload as APIGatewayProxyResult;
+const bodyOf = (r: { payload: unknown }) => JSON.parse(payloadOf(r).body) as Record<string, unknown>;
+
+describe('the sandbox runs the packaged function as Lambda does', () => {
+  it('reads handler, memory and timeout from the packaged template; CPU share, on-demand init, frozen between invocations', async () => {
+    const def = readFunction(h.template, 'createSession');
+    const sb = await h.fn('createSession');
+    expect(sb.memorySize).toBe(def.memorySize);
+    expect(sb.timeout).toBe(def.timeout);
+    const r = await sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: '{"workflow_id":"nope"}' }));
+    expect(payloadOf(r).statusCode).toBe(400);
+    expect(h.didit.received).toHaveLength(0);
+    expect(await sb.freezerState()).toBe('FROZEN');
+    expect(await sb.processes()).toHaveLength(1);
+    // Powertools saw a cold start (AWS_LAMBDA_INITIALIZATION_TYPE=on-demand), then a warm one.
+    const coldStarts = h.logs.filter((l) => l.includes('"cold_start":true')).length;
+    await sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: '{}' }));
+    expect(h.logs.filter((l) => l.includes('"cold_start":true')).length).toBe(coldStarts);
+    expect(coldStarts).toBeGreaterThan(0);
+    figures['initMs.createSession.512'] = sb.initDurations[0];
+  });
+
+  it('a runtime that has not answered by the timeout is killed, as Lambda kills it', async () => {
+    // The handlers bound every call by their remaining time (next test), so what runs past the timeout here
+    // is the cold start itself: 1 s is less than the init takes at the 128 MB CPU share.
+    const sb = await h.fn('createSession', { memorySize: 128, timeout: 1 });
+    h.didit.reset();
+    const r = await sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: '{}' }));
+    expect(r.timedOut).toBe(true);
+    expect(r.functionError).toBe('Sandbox.Timedout');
+    await until('the runtime is gone', async () => (await sb.processes()).length === 0);
+    expect(h.didit.received).toHaveLength(0);
+    await h.release();
+  });
+
+  it('a Didit call slower than the function timeout: the function answers 504 before its deadline, Didit called once', async () => {
+    const sb = await h.fn('createSession', { timeout: 6 });
+    const create = () =>
+      sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workflow_id: WORKFLOW }) }));
+    h.didit.reset();
+    h.didit.inject({ fault: { kind: 'delay', ms: 12_000 }, pathPrefix: '/v3/session' });
+    const r = await create();
+    expect(r.timedOut).toBe(false);
+    expect(payloadOf(r).statusCode).toBe(504);
+    expect(bodyOf(r)).toMatchObject({ error: { code: 'DIDIT_TIMEOUT' } });
+    expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/session' })).toBe(1);
+    await h.release();
+  });
+});
+
+describe('API Gateway proxy events into the packaged functions (SigV4-checking stand-in)', () => {
+  it('one operation per area: sessions, standalone, management', async () => {
+    const gateway = localApiGateway({
+      region: em.region,
+      stage: h.stage,
+      callers: [CALLER],
+      invoke: async (target, event) => {
+        const r = await (await h.fn(target.kind === 'docs' ? 'openApiDocument' : target.spec.name)).invoke(event);
+        if (r.functionError !== undefined) throw new Error(`function error ${r.functionError}`);
+        return payloadOf(r);
+      },
+    });
+    const client = createGatewayClient({ baseUrl: gateway.baseUrl, region: em.region, credentials: CALLER.credentials, transport: gateway.transport });
+    h.didit.reset();
+    const session = await client.createSession({ input: { workflow_id: WORKFLOW, vendor_data: 'lambda-sandbox' } });
+    expect(session.status).toBe(201);
+    const aml = await client.amlScreening({ input: { full_name: 'Ana García', nationality: 'ES' } });
+    expect(aml.status).toBe(200);
+    const workflows = await client.listWorkflows({});
+    expect(workflows.status).toBe(200);
+    expect(h.didit.received.map((r) => r.keyMatched)).toEqual([true, true, true]);
+  });
+
+  it('freeze longer than both idle timeouts: the next invocation succeeds, no paid call lost or made twice', async () => {
+    const sb = await h.fn('createSession');
+    h.didit.reset();
+    const create = () =>
+      sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workflow_id: WORKFLOW }) }));
+    expect(payloadOf(await create()).statusCode).toBe(201);
+    expect(await sb.freezerState()).toBe('FROZEN');
+    // While frozen, the Didit sandbox and the AWS front close the idle kept connections (their FINs wait in
+    // the frozen function's sockets).
+    await until('Didit and AWS close the idle connections', () => h.didit.openConnections() === 0 && h.aws.openConnections() === 0);
+    expect(await sb.freezerState()).toBe('FROZEN');
+    expect(payloadOf(await create()).statusCode).toBe(201);
+    expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/session' })).toBe(2);
+  });
+});
+
+describe('webhook receiver', () => {
+  it('a signed delivery, delivered twice: 200 both times, one event on the bus', async () => {
+    const sb = await h.fn('diditWebhook');
+    const sessionId = randomUUID();
+    const delivery = signDelivery({ secret: h.webhookSecret, payload: sessionStatusPayload({ sessionId, status: 'Approved' }) });
+    const first = await sb.invoke(webhookEvent(delivery));
+    const second = await sb.invoke(webhookEvent(delivery));
+    expect(payloadOf(first).statusCode).toBe(200);
+    expect(payloadOf(second).statusCode).toBe(200);
+    const forged = await sb.invoke(webhookEvent(signDelivery({ secret: Buffer.from('x'.repeat(43)), payload: sessionStatusPayload({ sessionId }) })));
+    expect(payloadOf(forged).statusCode).toBe(401);
+    const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(sessionId)), 5);
+    // Wait one more empty poll so a duplicate would have arrived.
+    const late = await collect(h.sqs, h.stack.queues.events.url, () => false, 1);
+    expect([...events, ...late].filter((m) => (m.Body ?? '').includes(sessionId))).toHaveLength(1);
+  });
+});
+
+describe('SQS event-source mapping over the emulator queue (jobs)', () => {
+  it('a batch with one poison message: the jobs succeed once each, the poison message alone reaches the DLQ', async () => {
+    const submit = await h.fn('submitJob');
+    h.didit.reset();
+    const jobIds: string[] = [];
+    for (const name of ['Ana García', 'Luis Pérez', 'Marta Ruiz', 'Iker Sanz']) {
+      const r = await submit.invoke(
+        apiEvent({
+          method: 'POST',
+          path: '/v1/jobs/amlScreening',
+          resource: '/v1/jobs/{operation}',
+          pathParameters: { operation: 'amlScreening' },
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ body: { full_name: name, nationality: 'ES' } }),
+        }),
+      );
+      expect(payloadOf(r).statusCode).toBe(202);
+      jobIds.push(String(bodyOf(r)['jobId']));
+    }
+    // No job record: the worker reports it as a batch item failure every time; the emulator redrives it.
+    const poisonBody = JSON.stringify({ v: 1, jobId: randomUUID(), operation: 'amlScreening', input: { body: { full_name: 'X' } } });
+    await h.sqs.send(new SendMessageCommand({ QueueUrl: h.stack.queues.jobs.url, MessageBody: poisonBody }));
+
+    const worker = await h.fn('jobWorker');
+    const def = readSqsMapping(h.template, readFunction(h.template, 'jobWorker'));
+    const batches: number[] = [];
+    const mapping = startSqsMapping({
+      sqs: h.sqs,
+      queueUrl: h.stack.queues.jobs.url,
+      queueArn: h.stack.queues.jobs.arn,
+      region: em.region,
+      mapping: def,
+      invoke: (event: SQSEvent) => worker.invoke(event),
+      onBatch: (b) => batches.push(b.messageIds.length),
+    });
+    try {
+      const dlq = await collect(h.sqs, h.stack.queues.jobsDlq.url, (all) => all.length >= 1, 60);
+      expect(dlq.map((m) => m.Body)).toEqual([poisonBody]);
+      expect(Number(dlq[0]?.Attributes?.['ApproximateReceiveCount'] ?? 0)).toBeGreaterThanOrEqual(def.queue.redrive?.maxReceiveCount ?? 0);
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => jobIds.every((id) => all.some((m) => (m.Body ?? '').includes(id))), 30);
+      for (const id of jobIds) expect(events.filter((m) => (m.Body ?? '').includes(id))).toHaveLength(1);
+    } finally {
+      await mapping.stop();
+    }
+    expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(4);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(def.batchSize);
+  });
+});
+
+describe('memory: a 4 MB multipart ID verification through the packaged function', () => {
+  for (const memorySize of [512, 128]) {
+    it(`completes at ${memorySize} MB; the cgroup peak is reported`, async () => {
+      const sb = await h.fn('idVerification', { memorySize });
+      const image = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(4 * 1024 * 1024 - 4, 0x5a)]);
+      const { body, contentType } = multipartBody([
+        ['front_image', { filename: 'front.jpg', type: 'image/jpeg', data: image }],
+        ['minimum_age', '18'],
+      ]);
+      await sb.resetMemoryPeak();
+      const r = await sb.invoke(
+        apiEvent({ method: 'POST', path: '/v1/id-verification', headers: { 'content-type': contentType }, body }),
+      );
+      expect(r.functionError).toBeUndefined();
+      expect(payloadOf(r).statusCode).toBe(200);
+      figures[`memoryPeakMB.idVerification.${memorySize}`] = Math.round(((await sb.memoryPeak()) / 1048576) * 10) / 10;
+      figures[`initMs.idVerification.${memorySize}`] = sb.initDurations[0];
+    });
+  }
+});
