@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { startAsyncMapping, type AsyncOutcome } from '../../infra/local/lambda/async-mapping.ts';
 import { startSqsMapping } from '../../infra/local/lambda/sqs-mapping.ts';
-import { readFunction, readSqsMapping } from '../../infra/local/lambda/template.ts';
+import { readAsyncInvokeConfig, readEventRule, readFunction, readSqsMapping } from '../../infra/local/lambda/template.ts';
 import { createGatewayClient } from '../../lib/client/index.ts';
 import { sessionStatusPayload, signDelivery, webhookEvent } from '../sandbox/webhook-signer.ts';
 import { apiEvent, multipartBody } from '../support/api-events.ts';
@@ -217,4 +219,95 @@ describe('memory: a 4 MB multipart ID verification through the packaged function
       figures[`initMs.idVerification.${memorySize}`] = sb.initDurations[0];
     });
   }
+});
+
+describe('S3 notification and EventBridge rule as Lambda invokes them asynchronously', () => {
+  it('upload: presigned PUTs, the bucket notifies on the manifest (template filter), onUpload runs the ID verification once', async () => {
+    const ticketFn = await h.fn('createUploadUrl');
+    const front = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(4096, 3)]);
+    const ticketRes = await ticketFn.invoke(
+      apiEvent({
+        method: 'POST',
+        path: '/v1/uploads',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ operation: 'idVerification', callerRef: 'lambda-1', files: [{ field: 'front_image', contentType: 'image/jpeg', size: front.length }], fields: { minimum_age: 18 } }),
+      }),
+    );
+    expect(payloadOf(ticketRes).statusCode).toBe(201);
+    const ticket = bodyOf(ticketRes) as { uploadId: string; files: { url: string; method: string; headers: Record<string, string> }[]; manifest: { url: string; method: string; headers: Record<string, string>; body: string } };
+    for (const f of ticket.files) expect((await fetch(f.url, { method: f.method, headers: f.headers, body: front })).status).toBe(200);
+    // Only the manifest notifies (the template's suffix filter): one outcome below, not two.
+    expect((await fetch(ticket.manifest.url, { method: ticket.manifest.method, headers: ticket.manifest.headers, body: ticket.manifest.body })).status).toBe(200);
+
+    h.didit.reset();
+    const fn = await h.fn('onUpload');
+    const def = readAsyncInvokeConfig(h.template, fn.definition);
+    const outcomes: AsyncOutcome[] = [];
+    const mapping = startAsyncMapping({
+      sqs: h.sqs,
+      queueUrl: h.stack.queues.uploads.url,
+      eventsOf: (m) => {
+        const body = JSON.parse(m.Body ?? '{}') as { Records?: unknown[] };
+        return Array.isArray(body.Records) ? [body] : []; // s3:TestEvent carries no Records
+      },
+      invoke: (event) => fn.invoke(event),
+      functionArn: `arn:aws:lambda:${em.region}:000000000000:function:${fn.definition.functionName}`,
+      maximumRetryAttempts: def.maximumRetryAttempts,
+      onFailureQueueUrl: h.stack.queues.triggerDlq.url,
+      onOutcome: (o) => outcomes.push(o),
+    });
+    try {
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(ticket.uploadId)), 30);
+      expect(events.filter((m) => (m.Body ?? '').includes(ticket.uploadId))).toHaveLength(1);
+    } finally {
+      await mapping.stop();
+    }
+    expect(outcomes.map((o) => o.result)).toEqual(['succeeded']);
+    expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/id-verification' })).toBe(1);
+  });
+
+  it('sign-up: the rule (template pattern) delivers, onSignup creates one session; Didit failing every retry → the destination record in the trigger DLQ', async () => {
+    const fn = await h.fn('onSignup');
+    const def = readAsyncInvokeConfig(h.template, fn.definition);
+    const rule = readEventRule(h.template, fn.definition);
+    const outcomes: AsyncOutcome[] = [];
+    const mapping = startAsyncMapping({
+      sqs: h.sqs,
+      queueUrl: h.stack.queues.signups.url,
+      eventsOf: (m) => [JSON.parse(m.Body ?? '{}')],
+      invoke: (event) => fn.invoke(event),
+      functionArn: `arn:aws:lambda:${em.region}:000000000000:function:${fn.definition.functionName}`,
+      maximumRetryAttempts: def.maximumRetryAttempts,
+      onFailureQueueUrl: h.stack.queues.triggerDlq.url,
+      delivery: { maximumRetryAttempts: rule.maximumRetryAttempts, deadLetterQueueUrl: h.stack.queues.triggerDlq.url },
+      onOutcome: (o) => outcomes.push(o),
+    });
+    const events = new EventBridgeClient({ endpoint: em.endpoint, region: em.region, credentials: { ...em.credentials } });
+    const signUp = (userId: string) =>
+      events.send(
+        new PutEventsCommand({
+          Entries: [{ EventBusName: h.stack.signupBus, Source: 'app.users', DetailType: 'user.signup', Detail: JSON.stringify({ userId, email: `${userId}@example.com`, workflowId: WORKFLOW }) }],
+        }),
+      );
+    try {
+      h.didit.reset();
+      const ok = `user-ok-${randomUUID().slice(0, 8)}`;
+      await signUp(ok);
+      const created = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(ok)), 30);
+      expect(created.filter((m) => (m.Body ?? '').includes(ok))).toHaveLength(1);
+      expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/session' })).toBe(1);
+
+      const failing = `user-fail-${randomUUID().slice(0, 8)}`;
+      h.didit.inject({ fault: { kind: 'status', status: 503 }, pathPrefix: '/v3/session', times: 100 });
+      await signUp(failing);
+      const dlq = await collect(h.sqs, h.stack.queues.triggerDlq.url, (all) => all.some((m) => (m.Body ?? '').includes(failing)), 60);
+      const record = JSON.parse(dlq.find((m) => (m.Body ?? '').includes(failing))?.Body ?? '{}') as { requestContext: { condition: string; approximateInvokeCount: number } };
+      expect(record.requestContext).toMatchObject({ condition: 'RetriesExhausted', approximateInvokeCount: def.maximumRetryAttempts + 1 });
+    } finally {
+      h.didit.clearFaults();
+      await mapping.stop();
+      events.destroy();
+    }
+    expect(outcomes.map((o) => o.result)).toEqual(['succeeded', 'destination']);
+  });
 });

@@ -10,7 +10,15 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, DeleteEventBusCommand, DeleteRuleCommand, EventBridgeClient, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { EncryptCommand } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, EncryptCommand, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  PutBucketNotificationConfigurationCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createJobsTable, deleteJobsTable } from '../../../lib/jobs/store.ts';
@@ -18,7 +26,15 @@ import { encryptionContextFor, SERVICE_NAME } from '../../../lib/sealed-key/encr
 import { createIdempotencyTable, deleteIdempotencyTable } from '../../../lib/webhooks/idempotency-table.ts';
 import type { Emulator } from '../emulator.ts';
 import { kmsClientFor, provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKeyResources } from '../provision.ts';
-import { readQueue, type PackagedTemplate, type ResourceMap } from './template.ts';
+import {
+  readEventRule,
+  readFunction,
+  readQueue,
+  readS3Notification,
+  resolveValue,
+  type PackagedTemplate,
+  type ResourceMap,
+} from './template.ts';
 
 export interface LambdaStackOptions {
   readonly template: PackagedTemplate;
@@ -38,7 +54,19 @@ export interface LambdaStackOptions {
 export interface LambdaStack {
   readonly resources: ResourceMap;
   readonly sealed: SealedKeyResources;
-  readonly queues: { jobs: QueueRef; jobsDlq: QueueRef; triggerDlq: QueueRef; events: QueueRef };
+  readonly queues: {
+    jobs: QueueRef;
+    jobsDlq: QueueRef;
+    triggerDlq: QueueRef;
+    events: QueueRef;
+    /** Where the intake bucket's notification (the template's filter) delivers, for the onUpload mapper. */
+    uploads: QueueRef;
+    /** The sign-up rule's target (the template's pattern), for the onSignup mapper. */
+    signups: QueueRef;
+  };
+  readonly uploadBucket: string;
+  /** The event bus the sign-up rule listens on, and the rule's name. */
+  readonly signupBus: string;
   readonly tables: { jobs: string; idempotency: string };
   readonly eventBusName: string;
   /** The environment every sandboxed function gets on top of its own: emulator endpoints and credentials. */
@@ -157,6 +185,103 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
     });
 
     const accountId = /^arn:aws:sqs:[^:]+:(\d+):/.exec(jobs.arn)?.[1] ?? '000000000000';
+
+    // Uploads: the UploadsKey, the intake bucket under its template name, its notification (the template's
+    // prefix/suffix filter) to a queue the onUpload mapper reads (emulators cannot invoke Lambda).
+    const kms = kmsClientFor(em);
+    const uploadsKey = await kms.send(new CreateKeyCommand({ Description: 'didit-kms-gateway sandbox uploads key' }));
+    const uploadsKeyId = uploadsKey.KeyMetadata?.KeyId;
+    kms.destroy();
+    undo.push(async () => {
+      const c = kmsClientFor(em);
+      await c.send(new ScheduleKeyDeletionCommand({ KeyId: uploadsKeyId, PendingWindowInDays: 7 })).finally(() => c.destroy());
+    });
+    const onUpload = readFunction(opts.template, 'onUpload');
+    const notification = readS3Notification(opts.template, onUpload);
+    const bucketProps = (opts.template.resources[notification.bucketLogicalId]?.Properties ?? {}) as Record<string, unknown>;
+    const uploadBucket = resolveValue(bucketProps['BucketName'], { region: em.region, accountId, refs: {} }, 'UploadIntakeBucket.BucketName');
+    const s3 = new S3Client({ ...config(em.endpoint), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: uploadBucket }));
+    undo.push(async () => {
+      const c = new S3Client({ ...config(em.endpoint), forcePathStyle: true });
+      const listed = await c.send(new ListObjectsV2Command({ Bucket: uploadBucket })).catch(() => undefined);
+      const keys = (listed?.Contents ?? []).map((o) => ({ Key: o.Key }));
+      if (keys.length > 0) await c.send(new DeleteObjectsCommand({ Bucket: uploadBucket, Delete: { Objects: keys } })).catch(() => undefined);
+      await c.send(new DeleteBucketCommand({ Bucket: uploadBucket })).finally(() => c.destroy());
+    });
+    const uploads = await createQueue(`didit-lambda-uploads-${suffix}`, {});
+    await sqs.send(
+      new SetQueueAttributesCommand({
+        QueueUrl: uploads.url,
+        Attributes: {
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: uploads.arn }],
+          }),
+        },
+      }),
+    );
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: uploadBucket,
+        NotificationConfiguration: {
+          QueueConfigurations: [
+            {
+              Id: 'intake-manifests',
+              QueueArn: uploads.arn,
+              Events: notification.events as never,
+              Filter: {
+                Key: {
+                  FilterRules: [
+                    ...(notification.prefix ? [{ Name: 'prefix' as const, Value: notification.prefix }] : []),
+                    ...(notification.suffix ? [{ Name: 'suffix' as const, Value: notification.suffix }] : []),
+                  ],
+                },
+              },
+            },
+          ],
+        },
+      }),
+    );
+    s3.destroy();
+
+    // Sign-up: the template's rule (name suffixed, pattern as packaged) with a queue target.
+    const signupRule = readEventRule(opts.template, readFunction(opts.template, 'onSignup'));
+    const signupBus = `didit-lambda-app-${suffix}`;
+    await events.send(new CreateEventBusCommand({ Name: signupBus }));
+    undo.push(() => new EventBridgeClient(config(em.endpoint)).send(new DeleteEventBusCommand({ Name: signupBus })));
+    const signups = await createQueue(`didit-lambda-signups-${suffix}`, {});
+    const signupRuleName = `${signupRule.name}-${suffix}`;
+    const putSignupRule = await events.send(
+      new PutRuleCommand({ Name: signupRuleName, EventBusName: signupBus, EventPattern: JSON.stringify(signupRule.eventPattern) }),
+    );
+    await sqs.send(
+      new SetQueueAttributesCommand({
+        QueueUrl: signups.url,
+        Attributes: {
+          Policy: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: 'events.amazonaws.com' },
+                Action: 'sqs:SendMessage',
+                Resource: signups.arn,
+                Condition: { ArnEquals: { 'aws:SourceArn': putSignupRule.RuleArn } },
+              },
+            ],
+          }),
+        },
+      }),
+    );
+    await events.send(new PutTargetsCommand({ Rule: signupRuleName, EventBusName: signupBus, Targets: [{ Id: 'signups', Arn: signups.arn }] }));
+    undo.push(async () => {
+      const c = new EventBridgeClient(config(em.endpoint));
+      await c.send(new RemoveTargetsCommand({ Rule: signupRuleName, EventBusName: signupBus, Ids: ['signups'] })).catch(() => undefined);
+      await c.send(new DeleteRuleCommand({ Name: signupRuleName, EventBusName: signupBus })).catch(() => undefined);
+      c.destroy();
+    });
+
     const resources: ResourceMap = {
       region: em.region,
       accountId,
@@ -169,18 +294,22 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
         JobsQueue: jobs.url,
         JobsDeadLetterQueue: jobsDlq.url,
         TriggerDeadLetterQueue: triggerDlq.url,
+        UploadIntakeBucket: uploadBucket,
       },
       attributes: {
         'DiditSecretsKey.Arn': sealed.kmsKeyArn,
         'JobsQueue.Arn': jobs.arn,
         'JobsDeadLetterQueue.Arn': jobsDlq.arn,
         'TriggerDeadLetterQueue.Arn': triggerDlq.arn,
+        'UploadsKey.Arn': uploadsKey.KeyMetadata?.Arn ?? '',
       },
     };
     return {
       resources,
       sealed,
-      queues: { jobs, jobsDlq, triggerDlq, events: eventsQueue },
+      queues: { jobs, jobsDlq, triggerDlq, events: eventsQueue, uploads, signups },
+      uploadBucket,
+      signupBus,
       tables,
       eventBusName,
       overrides: {
@@ -189,6 +318,8 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
         AWS_ACCESS_KEY_ID: em.credentials.accessKeyId,
         AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey,
         AWS_SESSION_TOKEN: 'sandbox',
+        // Emulator only: its S3 answers path-style URLs (the deployment signs virtual-hosted ones).
+        S3_FORCE_PATH_STYLE: 'true',
       },
       teardown: cleanup,
     };
