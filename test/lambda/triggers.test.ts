@@ -4,6 +4,7 @@ import type { APIGatewayProxyResult, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { startAsyncMapping, type AsyncOutcome } from '../../infra/local/lambda/async-mapping.ts';
+import type { InvokeResult } from '../../infra/local/lambda/sandbox.ts';
 import { startSqsMapping } from '../../infra/local/lambda/sqs-mapping.ts';
 import { readAsyncInvokeConfig, readEventRule, readFunction, readSqsMapping } from '../../infra/local/lambda/template.ts';
 import { createGatewayClient } from '../../lib/client/index.ts';
@@ -197,6 +198,105 @@ describe('SQS event-source mapping over the emulator queue (jobs)', () => {
     }
     expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(4);
     expect(Math.max(...batches)).toBeLessThanOrEqual(def.batchSize);
+  });
+});
+
+describe('a job whose Didit call is slower than the worker can wait', () => {
+  it('the call is cut before the deadline, the job ends in a final state and Didit is paid at most once', async () => {
+    const submit = await h.fn('submitJob');
+    h.didit.reset();
+    const r = await submit.invoke(
+      apiEvent({
+        method: 'POST',
+        path: '/v1/jobs/amlScreening',
+        resource: '/v1/jobs/{operation}',
+        pathParameters: { operation: 'amlScreening' },
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ body: { full_name: 'Slow Answer', nationality: 'ES' } }),
+      }),
+    );
+    const jobId = String(bodyOf(r)['jobId']);
+    // The worker gets 10 s instead of 90 s (to keep the test short); Didit answers after 30 s.
+    const worker = await h.fn('jobWorker', { timeout: 10 });
+    h.didit.inject({ fault: { kind: 'delay', ms: 30_000 }, pathPrefix: '/v3/aml' });
+    const results: InvokeResult[] = [];
+    const mapping = startSqsMapping({
+      sqs: h.sqs,
+      queueUrl: h.stack.queues.jobs.url,
+      queueArn: h.stack.queues.jobs.arn,
+      region: em.region,
+      mapping: readSqsMapping(h.template, worker.definition),
+      invoke: async (event: SQSEvent) => {
+        const res = await worker.invoke(event);
+        results.push(res);
+        return res;
+      },
+    });
+    try {
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)), 60);
+      const done = events.filter((m) => (m.Body ?? '').includes(jobId));
+      expect(done).toHaveLength(1);
+      // Didit may have run the paid call: the job says so instead of calling again.
+      expect(JSON.parse(done[0]?.Body ?? '{}')).toMatchObject({ detail: { jobId, status: 'failed', errorCode: 'DIDIT_OUTCOME_UNKNOWN' } });
+    } finally {
+      await mapping.stop();
+    }
+    expect(results.map((x) => x.timedOut)).toEqual([false]);
+    expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(1);
+    await h.release();
+  });
+
+  it('the environment is lost mid-call (runtime killed): the message is redelivered, the job is not paid twice', async () => {
+    const submit = await h.fn('submitJob');
+    h.didit.reset();
+    const r = await submit.invoke(
+      apiEvent({
+        method: 'POST',
+        path: '/v1/jobs/amlScreening',
+        resource: '/v1/jobs/{operation}',
+        pathParameters: { operation: 'amlScreening' },
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ body: { full_name: 'Lost Environment', nationality: 'ES' } }),
+      }),
+    );
+    const jobId = String(bodyOf(r)['jobId']);
+    // The template keeps the visibility timeout at 6 × the worker's timeout (540 s / 90 s); the test queue's
+    // is 3 s, so the worker gets 7 s: the IN_PROGRESS record of the lost invocation expires within the
+    // queue's maxReceiveCount redeliveries, as it does in the deployment.
+    const worker = await h.fn('jobWorker', { timeout: 7 });
+    h.didit.inject({ fault: { kind: 'delay', ms: 60_000 }, pathPrefix: '/v3/aml' });
+    const results: InvokeResult[] = [];
+    const receiveCounts: number[] = [];
+    const mapping = startSqsMapping({
+      sqs: h.sqs,
+      queueUrl: h.stack.queues.jobs.url,
+      queueArn: h.stack.queues.jobs.arn,
+      region: em.region,
+      mapping: readSqsMapping(h.template, worker.definition),
+      invoke: async (event: SQSEvent) => {
+        receiveCounts.push(...event.Records.map((x) => Number(x.attributes.ApproximateReceiveCount)));
+        const res = await worker.invoke(event);
+        results.push(res);
+        return res;
+      },
+    });
+    try {
+      // Once Didit holds the paid call, the environment dies.
+      await until('Didit received the call', () => h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' }) === 1);
+      await worker.killRuntime();
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)), 60);
+      const done = events.filter((m) => (m.Body ?? '').includes(jobId));
+      expect(done).toHaveLength(1);
+      expect(JSON.parse(done[0]?.Body ?? '{}')).toMatchObject({ detail: { jobId, status: 'failed', errorCode: 'DIDIT_OUTCOME_UNKNOWN' } });
+    } finally {
+      await mapping.stop();
+    }
+    expect(results[0]?.functionError).toBeDefined();
+    expect(receiveCounts[0]).toBe(1);
+    expect(receiveCounts.length).toBeGreaterThanOrEqual(2);
+    figures['lostEnvironment.receives'] = receiveCounts;
+    expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(1);
+    await h.release();
   });
 });
 

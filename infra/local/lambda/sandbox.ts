@@ -93,6 +93,11 @@ export interface LambdaSandbox {
   /** `FROZEN` between invocations. */
   freezerState(): Promise<string>;
   readonly logs: readonly string[];
+  /**
+   * SIGKILLs the runtime, as when Lambda loses the execution environment mid-invocation (out of memory,
+   * host failure). The invocation in flight fails (Runtime.ExitError); the next one starts a fresh runtime.
+   */
+  killRuntime(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -382,6 +387,15 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
       await writeFile(join(cg.dirs.memory, 'memory.max_usage_in_bytes'), '0');
     },
     processes: () => readProcs(cg.dirs.freezer),
+    async killRuntime() {
+      for (const pid of await readProcs(cg.dirs.freezer)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
     async freezerState() {
       return (await readFile(join(cg.dirs.freezer, 'freezer.state'), 'utf8')).trim();
     },
