@@ -95,6 +95,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
         ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
         onLog: (line) => {
           logs.push(line);
+          if (logs.length > 20_000) logs.splice(0, 10_000);
           opts.onLog?.(line);
         },
       });

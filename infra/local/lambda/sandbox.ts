@@ -85,6 +85,8 @@ export interface LambdaSandbox {
   invoke(event: unknown): Promise<InvokeResult>;
   /** Init durations the RIE reported (ms), one per cold start. */
   readonly initDurations: readonly number[];
+  /** Invocation durations the RIE reported (ms, its REPORT lines). */
+  readonly durations: readonly number[];
   /** Peak memory of the environment's cgroup since start or the last {@link resetMemoryPeak} (bytes). */
   memoryPeak(): Promise<number>;
   resetMemoryPeak(): Promise<void>;
@@ -295,6 +297,7 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
   const port = await freePort();
   const logs: string[] = [];
   const initDurations: number[] = [];
+  const durations: number[] = [];
   let exitReason: string | undefined;
   const child: ChildProcess = spawn(rie, ['--runtime-interface-emulator-address', `127.0.0.1:${port}`, ...bootstrap], {
     cwd: taskRoot,
@@ -306,9 +309,12 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
     for (const line of chunk.toString('utf8').split('\n')) {
       if (line === '') continue;
       logs.push(line);
+      if (logs.length > 20_000) logs.splice(0, 10_000);
       // The REPORT line's "Init Duration" is not the init time in this RIE; INIT REPORT is.
       const init = /INIT REPORT\(durationMs: ([\d.]+)/.exec(line);
       if (init) initDurations.push(Number(init[1]));
+      const report = /^REPORT RequestId: .*\tDuration: ([\d.]+) ms/.exec(line);
+      if (report) durations.push(Number(report[1]));
       log(line);
     }
   };
@@ -374,6 +380,7 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
     memorySize,
     timeout,
     initDurations,
+    durations,
     logs,
     invoke(event) {
       const next = queue.then(() => invokeOnce(event));
