@@ -118,7 +118,7 @@ async function main(): Promise<number> {
             }),
             lambdaContext(),
           );
-          if (!res || res.statusCode !== 202) throw new Error(`submit ${i}: ${res?.statusCode} ${res?.body}`);
+          if (res?.statusCode !== 202) throw new Error(`submit ${i}: ${res?.statusCode}`);
           nameToJob.set(fullName, String((JSON.parse(res.body) as { jobId: string }).jobId));
         }
       }),
