@@ -183,6 +183,7 @@ async function verifyOnce(
         ciphertextFingerprint: use.ciphertextFingerprint,
         secretVersionId: use.secretVersionId,
         kmsLatencyMs: Math.round(use.kmsLatencyMs * 10) / 10,
+        kmsRequestId: use.kmsRequestId,
         outcome,
       });
     }

@@ -109,6 +109,7 @@ describe('API Gateway proxy events into the packaged functions (SigV4-checking s
     });
     const client = createGatewayClient({ baseUrl: gateway.baseUrl, region: em.region, credentials: CALLER.credentials, transport: gateway.transport });
     h.didit.reset();
+    const fromLog = h.logs.length;
     const session = await client.createSession({ input: { workflow_id: WORKFLOW, vendor_data: 'lambda-sandbox' } });
     expect(session.status).toBe(201);
     const aml = await client.amlScreening({ input: { full_name: 'Ana García', nationality: 'ES' } });
@@ -116,6 +117,12 @@ describe('API Gateway proxy events into the packaged functions (SigV4-checking s
     const workflows = await client.listWorkflows({});
     expect(workflows.status).toBe(200);
     expect(h.didit.received.map((r) => r.keyMatched)).toEqual([true, true, true]);
+    // Each key use's audit record names the KMS request id of its Decrypt (CloudTrail's requestID).
+    const audits = h.logs.slice(fromLog).filter((l) => l.includes('"audit":"didit-key-use"')).map((l) => JSON.parse(l) as { kmsRequestId?: string });
+    expect(audits).toHaveLength(3);
+    const decryptIds = h.aws.requestIds('TrentService.Decrypt');
+    for (const a of audits) expect(decryptIds).toContain(a.kmsRequestId);
+    expect(new Set(audits.map((a) => a.kmsRequestId)).size).toBe(3);
   });
 
   it('freeze longer than both idle timeouts: the next invocation succeeds, no paid call lost or made twice', async () => {

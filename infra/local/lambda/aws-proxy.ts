@@ -17,6 +17,8 @@ export interface AwsProxy {
   readonly endpoint: string;
   /** Requests forwarded (or answered with a fault) by target, e.g. `TrentService.Decrypt`. */
   count(target: string): number;
+  /** The `x-amzn-RequestId` values the service answered requests of `target` with, in order. */
+  requestIds(target: string): readonly string[];
   /** Answer the next `n` KMS requests (any TrentService target) with ThrottlingException. */
   throttleKms(n: number): void;
   readonly throttled: number;
@@ -29,6 +31,7 @@ export interface AwsProxy {
 export async function startAwsProxy(upstream: string, opts: { idleTimeoutMs?: number } = {}): Promise<AwsProxy> {
   const target = new URL(upstream);
   const counts = new Map<string, number>();
+  const ids = new Map<string, string[]>();
   const sockets = new Set<Socket>();
   let throttleLeft = 0;
   let throttled = 0;
@@ -58,6 +61,12 @@ export async function startAwsProxy(upstream: string, opts: { idleTimeoutMs?: nu
         headers: req.headers,
       },
       (upstreamRes) => {
+        const id = upstreamRes.headers['x-amzn-requestid'];
+        if (typeof id === 'string') {
+          const list = ids.get(amzTarget) ?? [];
+          if (list.length < 100_000) list.push(id);
+          ids.set(amzTarget, list);
+        }
         const answer = (): void => {
           res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
           upstreamRes.pipe(res);
@@ -86,6 +95,7 @@ export async function startAwsProxy(upstream: string, opts: { idleTimeoutMs?: nu
   return {
     endpoint: `http://127.0.0.1:${port}`,
     count: (t) => counts.get(t) ?? 0,
+    requestIds: (t) => ids.get(t) ?? [],
     throttleKms(n) {
       throttleLeft += n;
     },
