@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -267,10 +267,13 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
       }),
     );
     const jobId = String(bodyOf(r)['jobId']);
-    // The template keeps the visibility timeout at 6 × the worker's timeout (540 s / 90 s); the test queue's
-    // is 3 s, so the worker gets 7 s: the IN_PROGRESS record of the lost invocation expires within the
+    // The template keeps the visibility timeout at 6 × the worker's timeout (540 s / 90 s). Here the queue's
+    // is 6 s and the worker gets 12 s: the IN_PROGRESS record of the lost invocation expires within the
     // queue's maxReceiveCount redeliveries, as it does in the deployment.
-    const worker = await h.fn('jobWorker', { timeout: 7 });
+    await h.sqs.send(new SetQueueAttributesCommand({ QueueUrl: h.stack.queues.jobs.url, Attributes: { VisibilityTimeout: '6' } }));
+    const worker = await h.fn('jobWorker', { timeout: 12 });
+    // Initialised before the first message (an empty batch), so the lost invocation is the one with Didit.
+    await worker.invoke({ Records: [] });
     h.didit.inject({ fault: { kind: 'delay', ms: 60_000 }, pathPrefix: '/v3/aml' });
     const results: InvokeResult[] = [];
     const receiveCounts: number[] = [];
@@ -289,7 +292,7 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
     });
     try {
       // Once Didit holds the paid call, the environment dies.
-      await until('Didit received the call', () => h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' }) === 1);
+      await until('Didit received the call', () => h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' }) === 1, 2400);
       await worker.killRuntime();
       const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)), 60);
       const done = events.filter((m) => (m.Body ?? '').includes(jobId));
@@ -303,6 +306,7 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
     expect(receiveCounts.length).toBeGreaterThanOrEqual(2);
     figures['lostEnvironment.receives'] = receiveCounts;
     expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(1);
+    await h.sqs.send(new SetQueueAttributesCommand({ QueueUrl: h.stack.queues.jobs.url, Attributes: { VisibilityTimeout: String(VISIBILITY_S) } }));
     await h.release();
   });
 });
