@@ -176,7 +176,13 @@ async function createCgroups(memorySize: number): Promise<Cgroups> {
     memory: join(CGROUP_ROOT, 'memory', name),
     freezer: join(CGROUP_ROOT, 'freezer', name),
   };
-  for (const dir of Object.values(dirs)) await mkdir(dir);
+  for (const dir of Object.values(dirs)) {
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      throw new Error(`cannot create the cgroup ${dir}: the Lambda sandbox needs root and writable cgroup v1 cpu, memory and freezer hierarchies`, { cause: err });
+    }
+  }
   await writeFile(join(dirs.cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
   await writeFile(join(dirs.cpu, 'cpu.cfs_quota_us'), String(Math.round((CFS_PERIOD_US * memorySize) / MB_PER_VCPU)));
   const bytes = memorySize * 1024 * 1024;
