@@ -33,7 +33,8 @@ describe('the CloudWatch dashboard in the packaged template', () => {
   it('is one dashboard whose body is valid JSON after substitution, showing only published metrics and the stack queues', () => {
     const dashboards = Object.entries(template.resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Dashboard');
     expect(dashboards.map(([id]) => id)).toEqual(['OperationsDashboard']);
-    const sub = (dashboards[0]?.[1].Properties?.['DashboardBody'] as { 'Fn::Sub': [string, Record<string, unknown>] })['Fn::Sub'];
+    const properties = dashboards[0]?.[1].Properties ?? {};
+    const sub = (properties['DashboardBody'] as { 'Fn::Sub': [string, Record<string, unknown>] })['Fn::Sub'];
     const [text, vars] = sub;
     expect(Object.values(vars).filter((v) => typeof v === 'object')).toEqual([
       { 'Fn::GetAtt': ['JobsDeadLetterQueue', 'QueueName'] },

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startHarness } from '../../../test/lambda/harness.ts';
 import { startEmulator } from '../emulator.ts';
+import { preparePackage } from './package.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const log = (line: string): void => {
@@ -32,12 +33,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const event = JSON.parse(readFileSync(eventFile === '-' ? 0 : eventFile, 'utf8')) as unknown;
+  const prepared = await preparePackage(process.env['DIDIT_LAMBDA_PACKAGE_DIR'] ?? join(root, '.serverless'), log);
   const em = await startEmulator({ log });
   const dynamo = em.kind === 'localstack' ? await startEmulator({ kind: 'moto', log }) : undefined;
   const h = await startHarness({
     em,
     dynamodbEndpoint: dynamo?.endpoint ?? em.endpoint,
-    packageDir: process.env['DIDIT_LAMBDA_PACKAGE_DIR'] ?? join(root, '.serverless'),
+    packageDir: prepared.dir,
     ...(values.quiet ? {} : { onLog: (line: string) => log(`  | ${line}`) }),
   });
   try {
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
     await h.close();
     await dynamo?.stop();
     await em.stop();
+    await prepared.cleanup();
   }
 }
 

@@ -11,28 +11,25 @@
  *   LOAD_WORKER_TIMEOUT_S  the worker's timeout in the sandbox (default 20 s; the template's is 90 s): every
  *                      "slower than the timeout" fault would otherwise hold the only sandbox for 85 s. The
  *                      queue's visibility timeout keeps the template's ratio to it (540/90 = 6 ×).
- *   DIDIT_TEST_EMULATOR  localstack (default) or moto; DIDIT_LAMBDA_PACKAGE_DIR reuses a package.
+ *   DIDIT_TEST_EMULATOR  localstack (default) or moto; DIDIT_LAMBDA_PACKAGE_DIR reuses a package (copied
+ *                      first: any `sls package` elsewhere deletes `.serverless/`), else it packages its own.
  *
  * Last line, exactly:
  *   load: <N> messages, <secs> s, succeeded <a>, failed <b>, dlq <c>, outcome unknown <u>, lost <l>, duplicate paid calls <d>, KMS decrypts <k>
  * (failed includes the outcome-unknown jobs; lost = jobs with no final state and not in the DLQ).
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { sessionStatusPayload, signDelivery, webhookEvent } from '../../../test/sandbox/webhook-signer.ts';
 import { apiEvent, lambdaContext } from '../../../test/support/api-events.ts';
 import { startHarness } from '../../../test/lambda/harness.ts';
 import { startEmulator, type Emulator } from '../emulator.ts';
+import { preparePackage } from './package.ts';
 import { startSqsMapping } from './sqs-mapping.ts';
 import { readFunction, readSqsMapping, resolveEnvironment, TEMPLATE_FILE } from './template.ts';
 
-const run = promisify(execFile);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
@@ -61,11 +58,8 @@ async function drainAll(sqs: SQSClient, url: string, onMessage: (body: string) =
 }
 
 async function main(): Promise<number> {
-  const packageDir = process.env['DIDIT_LAMBDA_PACKAGE_DIR'] ?? join(root, '.serverless');
-  if (!process.env['DIDIT_LAMBDA_PACKAGE_DIR']) {
-    log('[load] sls package --stage build …');
-    await run(join(root, 'node_modules', '.bin', 'sls'), ['package', '--stage', 'build'], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-  }
+  const prepared = await preparePackage(process.env['DIDIT_LAMBDA_PACKAGE_DIR'] || undefined, log);
+  const packageDir = prepared.dir;
   log(`[load] package: ${join(packageDir, TEMPLATE_FILE)}`);
   const em: Emulator = await startEmulator({ log });
   // Host-mode LocalStack has no DynamoDB: moto beside it, as the test setup does.
@@ -278,6 +272,7 @@ async function main(): Promise<number> {
     await h.close().catch((err: unknown) => log(`[load] teardown: ${String(err)}`));
     await dynamoEm?.stop();
     await em.stop();
+    await prepared.cleanup();
   }
   return exit;
 }
