@@ -21,6 +21,8 @@ export interface HarnessOptions {
   readonly jobsVisibilityTimeoutSeconds?: number;
   readonly didit?: SandboxOptions;
   readonly onLog?: (line: string) => void;
+  /** Bodies of the functions' requests to these AWS targets (e.g. `AWSEvents.PutEvents`). */
+  readonly inspect?: { targets: readonly string[]; onBody: (target: string, body: Buffer) => void };
 }
 
 export interface Harness {
@@ -47,7 +49,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const didit = await startSandbox({ keepAliveTimeoutMs: idle, ...opts.didit });
   const webhookSecret = randomBytes(32).toString('base64url').slice(0, 43);
   const secretBytes = Buffer.from(webhookSecret, 'utf8');
-  const aws = await startAwsProxy(opts.em.endpoint, { idleTimeoutMs: idle });
+  const aws = await startAwsProxy(opts.em.endpoint, { idleTimeoutMs: idle, ...(opts.inspect ? { inspect: opts.inspect } : {}) });
   const dynamo = await startAwsProxy(opts.dynamodbEndpoint, { idleTimeoutMs: idle });
   const stack = await provisionLambdaStack(opts.em, {
     template,

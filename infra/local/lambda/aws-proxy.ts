@@ -28,7 +28,10 @@ export interface AwsProxy {
   close(): Promise<void>;
 }
 
-export async function startAwsProxy(upstream: string, opts: { idleTimeoutMs?: number } = {}): Promise<AwsProxy> {
+export async function startAwsProxy(
+  upstream: string,
+  opts: { idleTimeoutMs?: number; /** Sees the body of every request of the named targets (e.g. `AWSEvents.PutEvents`). */ inspect?: { targets: readonly string[]; onBody: (target: string, body: Buffer) => void } } = {},
+): Promise<AwsProxy> {
   const target = new URL(upstream);
   const counts = new Map<string, number>();
   const ids = new Map<string, string[]>();
@@ -49,6 +52,11 @@ export async function startAwsProxy(upstream: string, opts: { idleTimeoutMs?: nu
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': crypto.randomUUID(), 'content-length': Buffer.byteLength(body) });
       res.end(body);
       return;
+    }
+    if (opts.inspect?.targets.includes(amzTarget)) {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => opts.inspect?.onBody(amzTarget, Buffer.concat(chunks)));
     }
     const slow = delays.find((d) => d.left > 0 && amzTarget.startsWith(d.prefix));
     if (slow) slow.left -= 1;

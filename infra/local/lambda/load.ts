@@ -62,6 +62,7 @@ async function main(): Promise<number> {
   const packageDir = prepared.dir;
   log(`[load] package: ${join(packageDir, TEMPLATE_FILE)}`);
   const em: Emulator = await startEmulator({ log });
+  const published = new Map<string, number>();
   // Host-mode LocalStack has no DynamoDB: moto beside it, as the test setup does.
   const dynamoEm = em.kind === 'localstack' ? await startEmulator({ kind: 'moto', log }) : undefined;
   const h = await startHarness({
@@ -70,6 +71,18 @@ async function main(): Promise<number> {
     packageDir,
     jobsVisibilityTimeoutSeconds: WORKER_TIMEOUT_S * 6,
     didit: { rateLimits: { decision: 1e9, create: 1e9, pdf: 1e9, other: 1e9 } },
+    // What the worker asks EventBridge to publish, per job (a PutEvents retried by the SDK counts twice).
+    inspect: {
+      targets: ['AWSEvents.PutEvents'],
+      onBody: (_target, body) => {
+        const entries = (JSON.parse(body.toString('utf8')) as { Entries?: { DetailType?: string; Detail?: string }[] }).Entries ?? [];
+        for (const e of entries) {
+          if (e.DetailType !== 'didit.job.completed') continue;
+          const id = (JSON.parse(e.Detail ?? '{}') as { jobId?: string }).jobId;
+          if (id) published.set(id, (published.get(id) ?? 0) + 1);
+        }
+      },
+    },
   });
   let exit = 0;
   try {
@@ -150,7 +163,7 @@ async function main(): Promise<number> {
 
     // Outcome events (didit.job.completed) and the DLQ, until every job is accounted for or nothing moves.
     const outcomes = new Map<string, { status: string; errorCode?: string }>();
-    let duplicateEvents = 0;
+    let duplicateDeliveries = 0;
     const dlqJobs = new Set<string>();
     let lastProgress = Date.now();
     let accounted = 0;
@@ -163,7 +176,7 @@ async function main(): Promise<number> {
         (body) => {
           const e = JSON.parse(body) as { 'detail-type'?: string; detail?: { jobId?: string; status?: string; errorCode?: string } };
           if (e['detail-type'] !== 'didit.job.completed' || !e.detail?.jobId) return;
-          if (outcomes.has(e.detail.jobId)) duplicateEvents += 1;
+          if (outcomes.has(e.detail.jobId)) duplicateDeliveries += 1;
           else outcomes.set(e.detail.jobId, { status: String(e.detail.status), ...(e.detail.errorCode ? { errorCode: e.detail.errorCode } : {}) });
         },
         1,
@@ -207,11 +220,12 @@ async function main(): Promise<number> {
     const dlq = [...dlqJobs].filter((id) => !outcomes.has(id)).length;
     const lost = [...nameToJob.values()].filter((id) => !outcomes.has(id) && !dlqJobs.has(id)).length;
     const decrypts = h.aws.count('TrentService.Decrypt');
+    const duplicateEvents = [...published.values()].reduce((n, c) => n + Math.max(0, c - 1), 0);
     const sorted = [...worker.durations].sort((a, b) => a - b);
     const pct = (p: number): string => (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(0);
     log(
       `[load] worker invocations ${invocations} (function errors ${functionErrors}), duration p50 ${pct(0.5)} ms p90 ${pct(0.9)} ms p99 ${pct(0.99)} ms, init ${worker.initDurations.map((d) => d.toFixed(0)).join('/')} ms, ` +
-        `KMS requests throttled ${h.aws.throttled}, KMS decrypts per message ${(decrypts / N).toFixed(3)}, duplicate outcome events ${duplicateEvents}, ` +
+        `KMS requests throttled ${h.aws.throttled}, KMS decrypts per message ${(decrypts / N).toFixed(3)}, outcome events published twice ${duplicateEvents}, delivered twice by the emulator ${duplicateDeliveries}, ` +
         `worker memory peak ${((await worker.memoryPeak()) / 1048576).toFixed(1)} MB`,
     );
     if (lost > 0 || duplicatePaid > 0 || duplicateEvents > 0) exit = 1;
