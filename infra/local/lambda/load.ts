@@ -39,7 +39,7 @@ const FAULT_RATE = Number(process.env['LOAD_FAULT_RATE'] ?? 0.05);
 const WEBHOOKS = Number(process.env['LOAD_WEBHOOKS'] ?? 2_000);
 const WORKER_TIMEOUT_S = Number(process.env['LOAD_WORKER_TIMEOUT_S'] ?? 20);
 /** A KMS throttling burst every this many worker invocations, of this many refused KMS requests. */
-const THROTTLE_EVERY = 150;
+const THROTTLE_EVERY = 50;
 const THROTTLE_BURST = 8;
 
 async function drainAll(sqs: SQSClient, url: string, onMessage: (body: string) => void, emptyPolls: number): Promise<void> {
