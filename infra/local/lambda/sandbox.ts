@@ -279,10 +279,16 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
   const work = await mkdtemp(join(tmpdir(), `didit-lambda-${def.name}-`));
   const taskRoot = join(work, 'task');
   await mkdir(taskRoot);
-  await run('unzip', ['-q', def.zipFile, '-d', taskRoot]);
-  addHostPrebuild(taskRoot);
-  // Lambda's task root is read-only.
-  await run('chmod', ['-R', 'a-w', taskRoot]);
+  try {
+    await run('unzip', ['-q', def.zipFile, '-d', taskRoot]);
+    addHostPrebuild(taskRoot);
+    // Lambda's task root is read-only.
+    await run('chmod', ['-R', 'a-w', taskRoot]);
+  } catch (err) {
+    await run('chmod', ['-R', 'u+w', work]).catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+    throw err;
+  }
 
   const cg = await createCgroups(memorySize);
   const env = lambdaEnvironment(def, resolveEnvironment(def, opts.resources), {
