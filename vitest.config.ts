@@ -28,6 +28,19 @@ export default defineConfig({
           hookTimeout: 240_000,
         },
       },
+      {
+        extends: true,
+        // The packaged zips under the Lambda runtime (infra/local/lambda/): packaged once per run, the
+        // emulator from the same global setup. One file at a time: the RIE's Runtime API port is fixed.
+        test: {
+          name: 'lambda',
+          include: ['test/lambda/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts', 'test/lambda/package-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
   },
 });

@@ -1,20 +1,21 @@
 /**
  * Command line for the local emulators.
  *
- *   node infra/local/emulator-cli.ts install [localstack|moto|all]   # warm the venvs (default: all)
+ *   node infra/local/emulator-cli.ts install [localstack|moto|lambda|all]   # warm the venvs / build the RIE (default: all)
  *   node infra/local/emulator-cli.ts start [localstack|moto|external] # prints {"kind","endpoint","region"}
  *
  * `start` stays up until SIGINT/SIGTERM (or until the emulator dies, exit code 1). Progress goes to stderr,
  * the JSON line to stdout.
  */
 import { installEmulator, startEmulator, type Emulator, type EmulatorKind } from './emulator.ts';
+import { installRuntime } from './lambda/runtime-install.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
 function usage(): never {
-  process.stderr.write('usage: emulator-cli.ts install [localstack|moto|all] | start [localstack|moto|external]\n');
+  process.stderr.write('usage: emulator-cli.ts install [localstack|moto|lambda|all] | start [localstack|moto|external]\n');
   process.exit(2);
 }
 
@@ -22,7 +23,14 @@ async function main(argv: string[]): Promise<void> {
   const [command, arg] = argv;
   if (command === 'install') {
     const which = arg ?? 'all';
-    if (!['localstack', 'moto', 'all'].includes(which)) usage();
+    if (!['localstack', 'moto', 'lambda', 'all'].includes(which)) usage();
+    if (which === 'lambda' || which === 'all') {
+      // The Lambda sandbox's Runtime Interface Emulator (infra/local/lambda/), built from the Go module proxy.
+      const t0 = Date.now();
+      const { rie } = await installRuntime(log);
+      log(`[lambda] RIE ready at ${rie} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      if (which === 'lambda') return;
+    }
     const kinds: EmulatorKind[] = which === 'all' ? ['localstack', 'moto'] : [which as EmulatorKind];
     for (const kind of kinds) {
       const t0 = Date.now();

@@ -27,6 +27,11 @@ export interface DecryptResult {
   readonly plaintext: SecureBuffer;
   /** ARN of the KMS key that KMS actually used (for the audit record). */
   readonly keyId: string | undefined;
+  /**
+   * KMS's `x-amzn-RequestId` for this Decrypt: CloudTrail logs the call with the same value as `requestID`,
+   * so the audit record finds exactly its CloudTrail event.
+   */
+  readonly requestId: string | undefined;
 }
 
 export async function decryptToSecureBuffer(
@@ -51,7 +56,7 @@ export async function decryptToSecureBuffer(
     const plaintext = slot.plaintext;
     if (plaintext === undefined) throw new KmsResponseError('KMS Decrypt answered without a plaintext');
     slot.plaintext = undefined;
-    return { plaintext, keyId: output.KeyId };
+    return { plaintext, keyId: output.KeyId, requestId: output.$metadata.requestId };
   } catch (err) {
     slot.plaintext?.dispose();
     slot.plaintext = undefined;

@@ -18,6 +18,8 @@ export interface KeyAuditRecord {
   readonly ciphertextFingerprint: string;
   readonly secretVersionId: string | undefined;
   readonly kmsLatencyMs: number;
+  /** KMS's `x-amzn-RequestId` of the Decrypt: the `requestID` of its CloudTrail record. */
+  readonly kmsRequestId: string | undefined;
   readonly afterRefresh: boolean;
   readonly diditStatus: number | undefined;
   readonly diditRequestId: string | undefined;

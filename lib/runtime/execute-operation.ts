@@ -210,6 +210,7 @@ function keyObserver(
         ciphertextFingerprint: info.ciphertextFingerprint,
         secretVersionId: info.secretVersionId,
         kmsLatencyMs: info.kmsLatencyMs,
+        kmsRequestId: info.kmsRequestId,
         afterRefresh: info.afterRefresh,
         diditStatus: call.status,
         diditRequestId: error instanceof DiditError ? error.diditRequestId : undefined,

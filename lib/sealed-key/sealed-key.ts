@@ -11,6 +11,8 @@ export interface KeyUseInfo {
   readonly secretVersionId: string | undefined;
   readonly ciphertextFingerprint: string;
   readonly kmsLatencyMs: number;
+  /** KMS's request id of the Decrypt (CloudTrail `requestID`). */
+  readonly kmsRequestId: string | undefined;
   /** True when this use follows a Didit 401 that made us re-read the sealed key. */
   readonly afterRefresh: boolean;
 }
@@ -110,6 +112,7 @@ export class SealedKey {
       secretVersionId: sealed.versionId,
       ciphertextFingerprint: sealed.fingerprint,
       kmsLatencyMs: performance.now() - started,
+      kmsRequestId: result.requestId,
       afterRefresh,
     };
     try {

@@ -217,6 +217,7 @@ async function verifyOnce(
         ciphertextFingerprint: use.ciphertextFingerprint,
         secretVersionId: use.secretVersionId,
         kmsLatencyMs: Math.round(use.kmsLatencyMs * 10) / 10,
+        kmsRequestId: use.kmsRequestId,
         outcome,
         // Which presented header did not verify (every presented one must).
         failedSignature: failed,

@@ -163,6 +163,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       await Promise.all(closing.map((socket) => (socket.closed ? undefined : new Promise((resolve) => socket.once('close', resolve)))));
       return closing.length;
     },
+    openConnections: () => sockets.size,
     async close() {
       if (closed) return;
       closed = true;

@@ -133,6 +133,8 @@ export interface Sandbox {
    * resolves, with how many, once each has emitted 'close' on the server side.
    */
   closeIdleConnections(): Promise<number>;
+  /** TCP connections open right now (idle keep-alive ones included). */
+  openConnections(): number;
   /** Stops listening and destroys open keep-alive sockets. */
   close(): Promise<void>;
 }

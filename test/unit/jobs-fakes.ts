@@ -13,7 +13,7 @@ import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import type { KeyObserver, KeyUseInfo, SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 
-export const INFO: KeyUseInfo = { kmsKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k', secretVersionId: 'v1', ciphertextFingerprint: 'sha256:0123456789abcdef', kmsLatencyMs: 1, afterRefresh: false };
+export const INFO: KeyUseInfo = { kmsKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k', secretVersionId: 'v1', ciphertextFingerprint: 'sha256:0123456789abcdef', kmsLatencyMs: 1, kmsRequestId: 'kms-request-1', afterRefresh: false };
 
 /** A sealed key whose `withKey` counts decrypts and hands out a fresh 32-byte key each time. */
 export class FakeSealedKey {

@@ -1,0 +1,59 @@
+/**
+ * The pinned pieces of Lambda's runtime the sandbox runs, installed by the project's own setup and cached
+ * like the LocalStack venv (~/.cache/didit-kms-gateway):
+ *  - the Runtime Interface Emulator, built from the Go module proxy (its GitHub release downloads are not
+ *    reachable from these machines) at an exact pseudo-version;
+ *  - the Node runtime interface client, npm `aws-lambda-ric` (pinned devDependency, prebuilt for linux-x64).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const RIE_MODULE = 'github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie';
+/** Newest commit published on the module proxy when this was written (2026-10-30). */
+export const RIE_VERSION = 'v0.0.0-20261030222936-bef5c4ba774d';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export function cacheDir(): string {
+  return process.env['DIDIT_CACHE_DIR'] ?? join(homedir(), '.cache', 'didit-kms-gateway');
+}
+
+export function rieBinary(): string {
+  return join(cacheDir(), `aws-lambda-rie-${RIE_VERSION}`, 'bin', 'aws-lambda-rie');
+}
+
+/** The RIC entry point (the npm package's index.mjs, which loads its prebuilt rapid-client.node). */
+export function ricEntry(): string {
+  return join(root, 'node_modules', 'aws-lambda-ric', 'index.mjs');
+}
+
+/** Builds the RIE into the cache if it is not there (about a minute; needs `go` and the module proxy). */
+export async function installRuntime(log: (line: string) => void = () => {}): Promise<{ rie: string; ric: string }> {
+  const rie = rieBinary();
+  if (!existsSync(rie)) {
+    const dir = join(cacheDir(), `aws-lambda-rie-${RIE_VERSION}`);
+    await mkdir(dir, { recursive: true });
+    log(`[lambda] building ${RIE_MODULE}@${RIE_VERSION} into ${dir} (go install, about a minute)…`);
+    await run('go', ['install', `${RIE_MODULE}@${RIE_VERSION}`], {
+      env: {
+        ...process.env,
+        GOPATH: join(dir, 'gopath'),
+        GOBIN: join(dir, 'bin'),
+        GOFLAGS: '-mod=mod',
+        CGO_ENABLED: '0',
+        GOTOOLCHAIN: 'local',
+      },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  }
+  const ric = ricEntry();
+  if (!existsSync(ric)) throw new Error(`aws-lambda-ric is not installed (${ric}): run npm ci`);
+  return { rie, ric };
+}
