@@ -95,6 +95,7 @@ async function main(): Promise<number> {
       AWS_REGION: em.region,
       AWS_ACCESS_KEY_ID: em.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey,
+      DIDIT_LOCAL_EMULATOR: '1',
     });
     // The submit handler runs in this process (fast submission); its logs and metrics stay quiet here.
     process.env['POWERTOOLS_LOG_LEVEL'] = 'SILENT';

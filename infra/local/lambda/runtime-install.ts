@@ -3,11 +3,14 @@
  * like the LocalStack venv (~/.cache/didit-kms-gateway):
  *  - the Runtime Interface Emulator, built from the Go module proxy (its GitHub release downloads are not
  *    reachable from these machines) at an exact pseudo-version;
- *  - the Node runtime interface client, npm `aws-lambda-ric` (pinned devDependency, prebuilt for linux-x64).
+ *  - the Node runtime interface client, npm `aws-lambda-ric` (pinned devDependency). Its npm package ships no
+ *    binary: its install scripts compile `rapid-client.node` (curl and aws-lambda-cpp with cmake, then
+ *    node-gyp, about two minutes). The project does not let npm run them (`allowScripts`); this setup runs
+ *    them once and caches the result per RIC version, platform and architecture.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,5 +58,28 @@ export async function installRuntime(log: (line: string) => void = () => {}): Pr
   }
   const ric = ricEntry();
   if (!existsSync(ric)) throw new Error(`aws-lambda-ric is not installed (${ric}): run npm ci`);
+  await ensureRicNativeClient(log);
   return { rie, ric };
+}
+
+/** The RIC's native client, compiled once into the cache, then copied next to its index.mjs. */
+async function ensureRicNativeClient(log: (line: string) => void): Promise<void> {
+  const pkgDir = dirname(ricEntry());
+  const target = join(pkgDir, 'rapid-client.node');
+  if (existsSync(target)) return;
+  const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+  const cached = join(cacheDir(), `aws-lambda-ric-${version}-${process.platform}-${process.arch}`, 'rapid-client.node');
+  if (!existsSync(cached)) {
+    log(`[lambda] compiling aws-lambda-ric ${version}'s native client (cmake + node-gyp, about two minutes)…`);
+    // Its own scripts, with this project's Node first on PATH (node-gyp builds for the running Node).
+    const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}` };
+    for (const script of ['scripts/preinstall.sh', 'scripts/postinstall.sh']) {
+      await run('sh', [script], { cwd: pkgDir, env, maxBuffer: 64 * 1024 * 1024 });
+    }
+    if (!existsSync(target)) throw new Error('aws-lambda-ric: the build finished without rapid-client.node');
+    await mkdir(dirname(cached), { recursive: true });
+    await copyFile(target, cached);
+    return;
+  }
+  await copyFile(cached, target);
 }

@@ -320,6 +320,8 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
         AWS_SESSION_TOKEN: 'sandbox',
         // Emulator only: its S3 answers path-style URLs (the deployment signs virtual-hosted ones).
         S3_FORCE_PATH_STYLE: 'true',
+        // The explicit local-emulator switch: without it a function refuses a plain-http AWS endpoint at start.
+        DIDIT_LOCAL_EMULATOR: '1',
       },
       teardown: cleanup,
     };

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { type CfnTemplate, flattenNestedStacks } from '../../serverless/nesting.ts';
 
 export const TEMPLATE_FILE = 'cloudformation-template-update-stack.json';
 
@@ -51,7 +52,9 @@ export interface FunctionDefinition {
 }
 
 export function readPackagedTemplate(dir: string): PackagedTemplate {
-  const raw = JSON.parse(readFileSync(join(dir, TEMPLATE_FILE), 'utf8')) as { Resources?: Record<string, CfnResource> };
+  const read = (file: string): CfnTemplate => JSON.parse(readFileSync(join(dir, file), 'utf8')) as CfnTemplate;
+  // The functions live in nested stacks (infra/serverless/nesting.ts): read the one template they stand for.
+  const raw = flattenNestedStacks(read(TEMPLATE_FILE), read) as { Resources?: Record<string, CfnResource> };
   if (!raw.Resources) throw new Error(`${TEMPLATE_FILE} has no Resources`);
   return { dir, resources: raw.Resources };
 }
