@@ -63,20 +63,20 @@ function checkRedaction(name: OperationName, res: APIGatewayProxyResult | undefi
   try {
     parsed = JSON.parse(res.isBase64Encoded ? Buffer.from(res.body, 'base64').toString('utf8') : res.body);
   } catch {
-    return [`${res.statusCode} of a redacting operation is not JSON: redaction could not have run`];
+    return [`[redaction] ${res.statusCode} of a redacting operation is not JSON: redaction could not have run`];
   }
   const leaks: Violations = [];
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(walk);
     else if (value !== null && typeof value === 'object') {
       for (const [k, v] of Object.entries(value)) {
-        if (fields.includes(k) && v !== '[redacted]' && v !== '[sealed]' && v !== null) leaks.push(`${k} answered unredacted`);
+        if (fields.includes(k) && v !== '[redacted]' && v !== '[sealed]' && v !== null) leaks.push(`[redaction] ${k} answered unredacted`);
         walk(v);
       }
     }
   };
   walk(parsed);
-  if (res.isBase64Encoded) leaks.push('a redacting operation answered base64 (raw Didit body)');
+  if (res.isBase64Encoded) leaks.push('[redaction] a redacting operation answered base64 (raw Didit body)');
   return leaks;
 }
 
@@ -89,8 +89,8 @@ async function runCase(name: OperationName, handler: ReturnType<typeof createOpe
   const outcome = await settle(() => handler(event, lambdaContext()) as Promise<APIGatewayProxyResult>);
   const after = sandbox.received.length;
   const violations: Violations = [];
-  if (outcome.hung) violations.push('the handler did not settle within 30 s');
-  if ('threw' in outcome) violations.push(`the handler threw instead of answering: ${String(outcome.threw).slice(0, 200)}`);
+  if (outcome.hung) violations.push('[hang] the handler did not settle within 30 s');
+  if ('threw' in outcome) violations.push(`[threw] the handler threw instead of answering: ${String(outcome.threw).slice(0, 200)}`);
   const res = outcome.value;
   violations.push(...checkAnswer(res, { probes: [PROBE], secrets }));
   violations.push(...checkDiditCalls(res, before, after));
@@ -99,10 +99,25 @@ async function runCase(name: OperationName, handler: ReturnType<typeof createOpe
   violations.push(...checkLogs(lines, { 'Didit API key': secrets['Didit API key']! }));
   violations.push(...rejections.take());
   if (violations.length > 0 && res !== undefined) {
-    const errors = lines.filter((l) => l.includes('"level":"ERROR"')).map((l) => l.slice(0, 300));
+    const errors = errorLogs(lines);
     violations.push(`(answer: ${res.statusCode} ${res.body.slice(0, 300)}${errors.length > 0 ? `; error log: ${errors.join(' | ')}` : ''})`);
   }
   return violations;
+}
+
+/** The operator's view of failures (code, name, causes), for the report. */
+function errorLogs(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const line of lines) {
+    if (!line.includes('"level":"ERROR"')) continue;
+    try {
+      const { message, errorCode, errorName, errorMessage, causes } = JSON.parse(line) as Record<string, unknown>;
+      out.push(JSON.stringify({ message, errorCode, errorName, errorMessage, causes }));
+    } catch {
+      out.push(line.slice(0, 300));
+    }
+  }
+  return out;
 }
 
 describe('fuzz: the operations of the table', () => {

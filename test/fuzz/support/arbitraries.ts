@@ -99,6 +99,8 @@ const shapes: fc.Arbitrary<JsonNode> = fc.oneof(
 export function hostileJson(known: readonly string[], depth = 3): fc.Arbitrary<JsonNode> {
   const leaf: fc.Arbitrary<JsonNode> = fc.oneof(
     { weight: 4, arbitrary: hostileString },
+    // Strings that pass a base64 check: a prototype-named field with one reaches the file rules.
+    { weight: 2, arbitrary: fc.oneof(fc.constantFrom('AAAA', '/9j/4AAQ', 'iVBORw0KGgo=', ''), base64Spec.map(base64Text)) },
     { weight: 3, arbitrary: hostileNumber },
     { weight: 2, arbitrary: fc.constantFrom<JsonNode>(null, true, false) },
     { weight: 1, arbitrary: hugeString },

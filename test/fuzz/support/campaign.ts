@@ -19,17 +19,29 @@ export const FUZZ_SEED = seedFrom(process.env['FUZZ_SEED']);
 /** Shrinking runs the real handler each step: bounded, keeping the smallest failure found so far. */
 const SHRINK_BUDGET = positiveInt(process.env['FUZZ_SHRINK_BUDGET'], 400);
 
-/** What one case broke; empty when every invariant held. */
+/**
+ * What one case broke; empty when every invariant held. Each violation starts with its class in brackets
+ * (`[5xx] …`, `[uncaught] …`); lines starting with `(` are context for the report, not violations.
+ */
 export type Violations = string[];
+
+export interface FuzzClass {
+  /** The bracketed class of the violation, e.g. `5xx`. */
+  readonly name: string;
+  /** Cases that broke it. */
+  readonly cases: number;
+  /** The shrunk counterexample (fast-check's notation) and what it broke. */
+  readonly counterexample: string;
+  readonly violations: Violations;
+}
 
 export interface FuzzRow {
   readonly entry: string;
   readonly cases: number;
+  /** Cases that broke at least one invariant. */
   readonly failures: number;
   readonly seed: number;
-  /** First violation of the minimal counterexample, one line. */
-  readonly firstViolation?: string;
-  readonly counterexample?: string;
+  readonly classes: readonly FuzzClass[];
 }
 
 export interface FuzzOptions {
@@ -37,29 +49,38 @@ export interface FuzzOptions {
   readonly runs?: number;
 }
 
+export function classOf(violation: string): string | undefined {
+  if (violation.startsWith('(')) return undefined;
+  return /^\[([\w-]+)\]/.exec(violation)?.[1] ?? 'other';
+}
+
+function classesOf(violations: Violations): Set<string> {
+  return new Set(violations.map(classOf).filter((c): c is string => c !== undefined));
+}
+
 /**
- * Runs `check` on `runs` generated inputs; throws (failing the test) with the seed, the number of failing
- * cases and the shrunk counterexample if any case broke an invariant.
+ * Runs `check` on `runs` generated inputs. Each class of violation found is shrunk on its own from the first
+ * case that showed it, so the report has one minimal counterexample per class; then the test fails with
+ * the seed that reproduces them.
  */
 export async function fuzz<T>(entry: string, arbitrary: fc.Arbitrary<T>, check: (input: T) => Promise<Violations>, options: FuzzOptions = {}): Promise<FuzzRow> {
   const runs = options.runs ?? FUZZ_RUNS;
   const seed = FUZZ_SEED;
   let cases = 0;
   let failures = 0;
-  let firstFailingIndex: number | undefined;
-  const firstViolations: Violations = [];
+  const found = new Map<string, { count: number; index: number; violations: Violations }>();
 
   const pass = await fc.check(
     fc.asyncProperty(arbitrary, async (input) => {
       const index = cases;
       cases += 1;
       const violations = await check(input);
-      if (violations.length > 0) {
-        failures += 1;
-        if (firstFailingIndex === undefined) {
-          firstFailingIndex = index;
-          firstViolations.push(...violations);
-        }
+      const classes = classesOf(violations);
+      if (classes.size > 0) failures += 1;
+      for (const name of classes) {
+        const seen = found.get(name);
+        if (seen === undefined) found.set(name, { count: 1, index, violations });
+        else seen.count += 1;
       }
       return true;
     }),
@@ -70,28 +91,25 @@ export async function fuzz<T>(entry: string, arbitrary: fc.Arbitrary<T>, check: 
     throw new Error(`fuzz ${entry}: the checker threw (seed ${seed}): ${describeError(pass.errorInstance)}`);
   }
 
-  let row: FuzzRow = { entry, cases, failures, seed };
-  let shown = firstViolations;
-  if (firstFailingIndex !== undefined) {
-    const minimal = await shrink(arbitrary, check, seed, runs, firstFailingIndex);
-    if (minimal !== undefined && minimal.violations.length > 0) shown = minimal.violations;
-    row = {
-      ...row,
-      firstViolation: oneLine((minimal?.violations ?? firstViolations)[0] ?? ''),
-      counterexample: minimal?.text ?? '(not reproduced on replay)',
-    };
+  const classes: FuzzClass[] = [];
+  for (const [name, seen] of found) {
+    const minimal = await shrink(arbitrary, check, seed, runs, seen.index, name);
+    classes.push({
+      name,
+      cases: seen.count,
+      counterexample: minimal?.text ?? '(not reproduced on replay; first case shown by its violations)',
+      violations: minimal?.violations ?? seen.violations,
+    });
   }
+  const row: FuzzRow = { entry, cases, failures, seed, classes };
   report(row);
   if (failures > 0) {
-    throw new Error(
-      [
-        `fuzz ${entry}: ${failures} of ${cases} cases broke an invariant.`,
-        `Reproduce with FUZZ_SEED=${seed} FUZZ_RUNS=${runs}.`,
-        `Minimal counterexample: ${row.counterexample}`,
-        'Violations of that counterexample:',
-        ...shown.map((v) => `  - ${truncate(v, 1_500)}`),
-      ].join('\n'),
-    );
+    const lines = [`fuzz ${entry}: ${failures} of ${cases} cases broke an invariant. Reproduce with FUZZ_SEED=${seed} FUZZ_RUNS=${runs}.`];
+    for (const c of classes) {
+      lines.push(`[${c.name}] in ${c.cases} case(s). Minimal counterexample: ${c.counterexample}`);
+      lines.push(...c.violations.map((v) => `  - ${truncate(v, 1_500)}`));
+    }
+    throw new Error(lines.join('\n'));
   }
   return row;
 }
@@ -102,6 +120,7 @@ async function shrink<T>(
   seed: number,
   runs: number,
   index: number,
+  name: string,
 ): Promise<{ text: string; violations: Violations } | undefined> {
   let budget = SHRINK_BUDGET;
   let last: Violations = [];
@@ -110,7 +129,7 @@ async function shrink<T>(
       if (budget <= 0) return true;
       budget -= 1;
       const violations = await check(input);
-      if (violations.length === 0) return true;
+      if (!classesOf(violations).has(name)) return true;
       last = violations;
       return false;
     }),
@@ -128,10 +147,6 @@ function report(row: FuzzRow): void {
 
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} chars)`;
-}
-
-function oneLine(text: string): string {
-  return truncate(text.replace(/\s+/g, ' '), 300);
 }
 
 function describeError(error: unknown): string {

@@ -54,7 +54,7 @@ export function checkLogs(lines: readonly string[], secrets: Readonly<Record<str
   const violations: Violations = [];
   for (const line of lines) {
     for (const [name, forms] of Object.entries(secrets)) {
-      if (forms.some((form) => line.includes(form))) violations.push(`log line contains the ${name}: ${redactLine(line, forms)}`);
+      if (forms.some((form) => line.includes(form))) violations.push(`[secret-in-log] log line contains the ${name}: ${redactLine(line, forms)}`);
     }
   }
   return violations;
@@ -78,10 +78,10 @@ export interface RejectionTracker {
 export function trackRejections(): RejectionTracker {
   let seen: string[] = [];
   const onRejection = (reason: unknown): void => {
-    seen.push(`unhandled rejection: ${describe(reason)}`);
+    seen.push(`[uncaught] unhandled rejection: ${describe(reason)}`);
   };
   const onException = (error: unknown): void => {
-    seen.push(`uncaught exception: ${describe(error)}`);
+    seen.push(`[uncaught] uncaught exception: ${describe(error)}`);
   };
   process.on('unhandledRejection', onRejection);
   process.on('uncaughtException', onException);
@@ -151,13 +151,13 @@ export interface AnswerContext {
  *   message free of internals, and none of the secrets or of the input's planted values.
  */
 export function checkAnswer(res: APIGatewayProxyResult | undefined, ctx: AnswerContext): Violations {
-  if (res === undefined || res === null || typeof res !== 'object') return [`handler answered ${String(res)}`];
+  if (res === undefined || res === null || typeof res !== 'object') return [`[threw] handler answered ${String(res)}`];
   const violations: Violations = [];
   const status = res.statusCode;
-  if (!Number.isInteger(status) || status < 200 || status > 599) return [`status ${String(status)} is not an HTTP status`];
+  if (!Number.isInteger(status) || status < 200 || status > 599) return [`[error-body] status ${String(status)} is not an HTTP status`];
   const text = typeof res.body === 'string' ? res.body : '';
   for (const [name, forms] of Object.entries(ctx.secrets)) {
-    if (forms.some((f) => text.includes(f))) violations.push(`answer ${status} contains the ${name}`);
+    if (forms.some((f) => text.includes(f))) violations.push(`[secret-in-answer] answer ${status} contains the ${name}`);
   }
   if (status < 400) return violations;
 
@@ -165,35 +165,35 @@ export function checkAnswer(res: APIGatewayProxyResult | undefined, ctx: AnswerC
   try {
     parsed = JSON.parse(text);
   } catch {
-    return [...violations, `error answer ${status} is not JSON: ${text.slice(0, 200)}`];
+    return [...violations, `[error-body] error answer ${status} is not JSON: ${text.slice(0, 200)}`];
   }
   const error = (parsed as { error?: unknown } | null)?.error as Record<string, unknown> | undefined;
   if (error === undefined || error === null || typeof error !== 'object' || Object.keys(parsed as object).length !== 1) {
-    return [...violations, `error answer ${status} is not {error: …}: ${text.slice(0, 200)}`];
+    return [...violations, `[error-body] error answer ${status} is not {error: …}: ${text.slice(0, 200)}`];
   }
   const code = error['code'];
   const message = error['message'];
-  if (typeof code !== 'string' || !OUR_CODES.has(code)) violations.push(`error code ${JSON.stringify(code)} is not one of ours`);
-  if (typeof message !== 'string' || message.length === 0 || message.length > 400) violations.push(`error message is not a short string: ${JSON.stringify(message)?.slice(0, 200)}`);
-  else for (const pattern of INTERNAL_TEXT) if (pattern.test(message)) violations.push(`error message has internal text (${pattern}): ${message.slice(0, 200)}`);
+  if (typeof code !== 'string' || !OUR_CODES.has(code)) violations.push(`[error-body] error code ${JSON.stringify(code)} is not one of ours`);
+  if (typeof message !== 'string' || message.length === 0 || message.length > 400) violations.push(`[error-body] error message is not a short string: ${JSON.stringify(message)?.slice(0, 200)}`);
+  else for (const pattern of INTERNAL_TEXT) if (pattern.test(message)) violations.push(`[internal-text] error message has internal text (${pattern}): ${message.slice(0, 200)}`);
   for (const key of Object.keys(error)) {
-    if (!['code', 'message', 'requestId', 'issues', 'fields'].includes(key)) violations.push(`error body has an unexpected member ${JSON.stringify(key)}`);
+    if (!['code', 'message', 'requestId', 'issues', 'fields'].includes(key)) violations.push(`[error-body] error body has an unexpected member ${JSON.stringify(key)}`);
   }
   const issues = error['issues'];
   if (issues !== undefined) {
-    if (!Array.isArray(issues)) violations.push('error.issues is not an array');
+    if (!Array.isArray(issues)) violations.push('[error-body] error.issues is not an array');
     else
       for (const issue of issues as unknown[]) {
         const m = (issue as { message?: unknown } | null)?.message;
-        if (typeof m !== 'string') violations.push(`an issue has no message: ${JSON.stringify(issue)?.slice(0, 200)}`);
-        else for (const pattern of INTERNAL_TEXT) if (pattern.test(m)) violations.push(`issue message has internal text (${pattern}): ${m.slice(0, 200)}`);
+        if (typeof m !== 'string') violations.push(`[error-body] an issue has no message: ${JSON.stringify(issue)?.slice(0, 200)}`);
+        else for (const pattern of INTERNAL_TEXT) if (pattern.test(m)) violations.push(`[internal-text] issue message has internal text (${pattern}): ${m.slice(0, 200)}`);
       }
   }
-  for (const probe of ctx.probes ?? []) if (text.includes(probe)) violations.push(`error answer ${status} echoes an input value (${probe})`);
+  for (const probe of ctx.probes ?? []) if (text.includes(probe)) violations.push(`[echo] error answer ${status} echoes an input value (${probe})`);
 
   if (status >= 500) {
     const upstream = (status === 502 || status === 503 || status === 504) && typeof code === 'string' && code !== 'INTERNAL' && OUR_CODES.has(code);
-    if (!upstream) violations.push(`5xx that is not an upstream mapping: ${status} ${String(code)}`);
+    if (!upstream) violations.push(`[5xx] 5xx that is not an upstream mapping: ${status} ${String(code)}`);
   }
   return violations;
 }
@@ -218,10 +218,10 @@ export function checkDiditCalls(res: APIGatewayProxyResult | undefined, callsBef
   const moved = callsAfter - callsBefore;
   const code = errorCode(res);
   if (res.statusCode >= 400 && res.statusCode < 500) {
-    if (code !== undefined && DIDIT_4XX_CODES.has(code)) return moved > 0 ? [] : [`${res.statusCode} ${code} claims Didit's answer but Didit was not called`];
-    return moved === 0 ? [] : [`invalid input reached Didit: ${res.statusCode} ${String(code)} after ${moved} Didit call(s)`];
+    if (code !== undefined && DIDIT_4XX_CODES.has(code)) return moved > 0 ? [] : [`[didit-call] ${res.statusCode} ${code} claims Didit's answer but Didit was not called`];
+    return moved === 0 ? [] : [`[didit-call] invalid input reached Didit: ${res.statusCode} ${String(code)} after ${moved} Didit call(s)`];
   }
-  if (res.statusCode < 300 && moved === 0) return [`${res.statusCode} without any Didit call`];
+  if (res.statusCode < 300 && moved === 0) return [`[didit-call] ${res.statusCode} without any Didit call`];
   return [];
 }
 
