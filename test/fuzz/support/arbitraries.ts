@@ -78,6 +78,9 @@ export const hostileString: fc.Arbitrary<string> = fc
   )
   .map((s) => `${PROBE}${s}`);
 
+/** Values that pass a first type check: base64 text, short strings, small numbers, booleans, objects. */
+const plausibleValue: fc.Arbitrary<JsonNode> = fc.constantFrom<JsonNode>('AAAA', '/9j/4AAQ', 'x', '18', true, { $num: '1' }, { $obj: [] }, { $arr: [] });
+
 /** Numbers JSON can carry that doubles, integers or schemas may not expect. */
 export const hostileNumber: fc.Arbitrary<JsonNode> = fc.oneof(
   fc.constantFrom('1e999', '-1e999', '-0', '1e-999', '123456789012345678901234567890', '9007199254740993', '0.1', '-1', '4.5', '0', '1E2', '18').map((t) => ({ $num: t })),
@@ -128,9 +131,11 @@ export function mutatedObject(seed: Readonly<Record<string, unknown>>, known: re
     | { op: 'drop'; index: number }
     | { op: 'dup'; index: number; value: JsonNode };
   const edit: fc.Arbitrary<Edit> = fc.oneof(
-    fc.record({ op: fc.constant('set' as const), key: fieldName([...known, ...Object.keys(seed)]), value: hostileJson(known, 2) }),
-    fc.record({ op: fc.constant('drop' as const), index: fc.nat() }),
-    fc.record({ op: fc.constant('dup' as const), index: fc.nat(), value: hostileJson(known, 1) }),
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('set' as const), key: fieldName([...known, ...Object.keys(seed)]), value: hostileJson(known, 2) }) },
+    // A prototype name with a plausible value: what gets past a type check and into a lookup.
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('set' as const), key: protoKey, value: plausibleValue }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('drop' as const), index: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('dup' as const), index: fc.nat(), value: hostileJson(known, 1) }) },
   );
   return fc.array(edit, { maxLength: 3 }).map((edits) => {
     const entries: Array<readonly [string, JsonNode]> = [...base];

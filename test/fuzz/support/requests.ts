@@ -126,6 +126,13 @@ function base64Json(spec: OperationSpec, seed: OperationSeed): fc.Arbitrary<Json
     });
 }
 
+/** A JSON body for the operation (files as base64 for multipart ones), edited from its seed. */
+export function jsonBody(spec: OperationSpec, seed: OperationSeed): fc.Arbitrary<JsonNode> {
+  const known = Object.keys(seed.body ?? {});
+  if (spec.body === 'multipart') return base64Json(spec, seed);
+  return fc.oneof({ weight: 6, arbitrary: mutatedObject(seed.body ?? {}, known) }, { weight: 1, arbitrary: hostileJson(known) });
+}
+
 /** Every request shape for one operation. */
 export function requestCase(spec: OperationSpec, seed: OperationSeed): fc.Arbitrary<RequestCase> {
   const known = Object.keys(seed.body ?? {});
