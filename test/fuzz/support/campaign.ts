@@ -17,7 +17,7 @@ export const FUZZ_RUNS = positiveInt(process.env['FUZZ_RUNS'], 30);
 export const FUZZ_SEED = seedFrom(process.env['FUZZ_SEED']);
 
 /** Shrinking runs the real handler each step: bounded, keeping the smallest failure found so far. */
-const SHRINK_BUDGET = positiveInt(process.env['FUZZ_SHRINK_BUDGET'], 400);
+const SHRINK_BUDGET = positiveInt(process.env['FUZZ_SHRINK_BUDGET'], 150);
 
 /**
  * What one case broke; empty when every invariant held. Each violation starts with its class in brackets
