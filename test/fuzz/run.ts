@@ -6,6 +6,8 @@
  *   npm run fuzz
  *   FUZZ_RUNS=500 FUZZ_SEED=1234 npm run fuzz -- test/fuzz/webhook.fuzz.test.ts
  *
+ * FUZZ_WORKERS (default 4) test files run at once.
+ *
  * Exits with vitest's status (non-zero when an invariant broke).
  */
 import { spawnSync } from 'node:child_process';
@@ -20,7 +22,9 @@ const dir = mkdtempSync(join(tmpdir(), 'didit-fuzz-'));
 const report = join(dir, 'report.jsonl');
 
 process.stdout.write(`fuzz campaign: ${runs} cases per entry point, seed ${seed}\n`);
-const vitest = spawnSync('vitest', ['run', '--project', 'fuzz', ...process.argv.slice(2)], {
+// The cases mostly wait on the emulator and the sandbox (KMS, DynamoDB, TLS): more workers than cores pay.
+const workers = process.env['FUZZ_WORKERS'] || '4';
+const vitest = spawnSync('vitest', ['run', '--project', 'fuzz', `--maxWorkers=${workers}`, ...process.argv.slice(2)], {
   stdio: 'inherit',
   env: { ...process.env, FUZZ_RUNS: runs, FUZZ_SEED: seed, FUZZ_REPORT: report, FUZZ_SHRINK_BUDGET: process.env['FUZZ_SHRINK_BUDGET'] || '400' },
 });

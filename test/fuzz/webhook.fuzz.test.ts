@@ -281,7 +281,7 @@ function normalise(value: string | undefined): string | undefined {
 }
 
 /** Which presented signatures verify over the body as delivered (every documented form of each header). */
-function verdicts(m: Materialised): { presented: string[]; failing: string[] } {
+function verdicts(m: Materialised): { presented: string[]; failing: string[]; malformed: string[] } {
   const text = m.raw.toString('utf8');
   const ts = m.headers['X-Timestamp'] ?? '';
   const canonical = safe(() => canonicalForms(text));
@@ -300,13 +300,15 @@ function verdicts(m: Materialised): { presented: string[]; failing: string[] } {
   };
   const presented: string[] = [];
   const failing: string[] = [];
+  const malformed: string[] = [];
   for (const [name, candidates] of Object.entries(expected)) {
     const value = normalise(m.headers[name]);
     if (value === undefined) continue;
     presented.push(name);
-    if (!candidates.some((c) => c !== undefined && c === value)) failing.push(name);
+    if (!HEX64.test(value)) malformed.push(name);
+    else if (!candidates.some((c) => c !== undefined && c === value)) failing.push(name);
   }
-  return { presented, failing };
+  return { presented, failing, malformed };
 }
 
 /** Checks that need no secret and that this delivery fails: it must cost no KMS call. */
@@ -351,9 +353,13 @@ async function runCase(c: DeliveryCase): Promise<Violations> {
   const res = outcome.value;
   violations.push(...checkAnswer(res, { secrets: { 'webhook secret': secretForms(secret), 'Didit API key': secretForms(gateway.sandbox.apiKey) } }));
 
-  const { presented, failing } = verdicts(m);
+  const { presented, failing, malformed } = verdicts(m);
   if (newly.length > 0 && failing.length > 0) {
     violations.push(`[webhook-unverified-published] published although ${failing.join(', ')} did not verify (presented: ${presented.join(', ')}; the strongest presented signature must decide)`);
+  }
+  // A header that is there but not even a signature: ignored, it lets a weaker form decide.
+  if (newly.length > 0 && failing.length === 0 && malformed.length > 0) {
+    violations.push(`[webhook-malformed-signature-ignored] published although ${malformed.join(', ')} was presented malformed (presented: ${presented.join(', ')})`);
   }
   if (newly.length > 0 && presented.length === 0) violations.push('[webhook-unverified-published] published without any signature');
   for (const p of newly) {

@@ -13,7 +13,7 @@ import { PROBE } from './arbitraries.ts';
 import { fuzz, type Violations } from './campaign.ts';
 import { captureOutput, checkAnswer, checkDiditCalls, checkLogs, secretForms, settle, trackRejections, type CapturedOutput, type RejectionTracker } from './invariants.ts';
 import { SEEDS } from './operation-seeds.ts';
-import { requestCase, toEvent, type RequestCase } from './requests.ts';
+import { badPartNames, requestCase, toEvent, type RequestCase } from './requests.ts';
 
 /**
  * Fuzzing of the operations of the table through their real handler (createOperationHandler), sealed key on
@@ -98,6 +98,8 @@ export function fuzzOperations(area: string, names: readonly OperationName[]): v
     const res = outcome.value;
     violations.push(...checkAnswer(res, { probes: [PROBE], secrets }));
     violations.push(...checkDiditCalls(res, before, after));
+    const bad = badPartNames(OPERATIONS[name], c);
+    if (bad.length > 0 && after > before) violations.push(`[multipart-limits] a multipart body with repeated or unknown parts (${bad.map((b) => JSON.stringify(b)).join(', ')}) reached Didit: ${res?.statusCode}`);
     violations.push(...checkRedaction(name, res));
     const lines = output.take();
     violations.push(...checkLogs(lines, { 'Didit API key': secrets['Didit API key']! }));

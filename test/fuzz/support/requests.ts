@@ -87,6 +87,7 @@ function multipartParts(spec: OperationSpec, seed: OperationSeed): fc.Arbitrary<
       ([k, kind]) => [k, { file: { $file: kind, size: 2_048, truncate: 0 }, filename: `f.${kind}`, type: kind === 'pdf' ? 'application/pdf' : 'image/jpeg' }] as const,
     ),
   ];
+  const jpegPart: PartValue = { file: { $file: 'jpeg', size: 2_048, truncate: 0 }, filename: 'f.jpg', type: 'image/jpeg' };
   const part: fc.Arbitrary<readonly [string, PartValue]> = fc.tuple(
     fieldName([...fileNames, ...fieldNames]),
     fc.oneof(
@@ -105,6 +106,14 @@ function multipartParts(spec: OperationSpec, seed: OperationSeed): fc.Arbitrary<
     { weight: 6, arbitrary: fc.tuple(fc.subarray(valid), fc.array(part, { maxLength: 4 })).map(([kept, extra]) => [...kept, ...extra]) },
     // Past busboy's part and field limits (40 parts, 32 fields): must be refused, not truncated.
     { weight: 1, arbitrary: fc.integer({ min: 33, max: 60 }).map((n) => [...valid, ...Array.from({ length: n }, (_, i) => [`vendor_data`, `v${i}`] as const)]) },
+    // Every file field filled, then more files (a repeated or unknown field): past the file limit a parser
+    // that drops parts silently would send Didit the first ones.
+    {
+      weight: 2,
+      arbitrary: fc
+        .array(fc.tuple(fc.oneof(fc.constantFrom(...(fileNames.length > 0 ? fileNames : ['user_image'])), fc.constantFrom('extra_image', 'constructor')), fc.constant(jpegPart)), { minLength: 1, maxLength: 3 })
+        .map((extra) => [...valid.filter(([, v]) => typeof v === 'string'), ...fileNames.map((n) => [n, jpegPart] as const), ...extra]),
+    },
   );
 }
 
@@ -218,6 +227,24 @@ export function bodyBytes(body: BodyCase): { bytes: Buffer | undefined; rightTyp
       return { bytes, rightType: `multipart/form-data; boundary=${boundary}` };
     }
   }
+}
+
+/**
+ * For a well-framed multipart body sent with its own content type: the part names that make it invalid
+ * whatever a parser keeps of it (a name given twice, a name the operation does not have). Such a request
+ * must never reach Didit, even when those parts come after a parser limit.
+ */
+export function badPartNames(spec: OperationSpec, c: RequestCase): string[] {
+  if (c.body.kind !== 'multipart' || c.contentType !== 'RIGHT' || c.body.cutAt > 0 || c.body.wrongBoundary || c.body.unterminated) return [];
+  const shape = (spec.input as { shape?: Record<string, unknown> } | undefined)?.shape ?? {};
+  const known = new Set([...Object.keys(spec.files ?? {}), ...Object.keys(shape)]);
+  const seen = new Set<string>();
+  const bad = new Set<string>();
+  for (const [name] of c.body.parts) {
+    if (seen.has(name) || !known.has(name)) bad.add(name);
+    seen.add(name);
+  }
+  return [...bad];
 }
 
 /** The event as API Gateway (REST, proxy) builds it; maps built the way the runtime parses them. */
