@@ -71,7 +71,9 @@ beforeAll(async () => {
     WEBHOOK_TOLERANCE_SECONDS: String(TOLERANCE),
     WEBHOOK_MAX_BODY_BYTES: String(MAX_BODY),
   });
-  const real = createWebhookDependencies(config, { dynamodb, eventBridge, secretsManager });
+  // The gateway's dependencies too, for a receiver that fetches Didit's decision (ignored by one that does not).
+  const clients = { dynamodb, eventBridge, secretsManager, gateway: gateway.deps };
+  const real = createWebhookDependencies(config, clients);
   deps = {
     ...real,
     publisher: {
