@@ -131,10 +131,11 @@ function obviouslyInvalid(event: EventBridgeEvent<string, unknown>): string | un
   if (d === null || typeof d !== 'object' || Array.isArray(d)) return 'detail is not an object';
   const userId = Object.hasOwn(d, 'userId') ? d['userId'] : undefined;
   if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) return 'userId missing or not 1–256 characters';
+  // Optional fields: null is taken as absent (the default workflow, no email).
   const workflowId = Object.hasOwn(d, 'workflowId') ? d['workflowId'] : undefined;
-  if (workflowId !== undefined && (typeof workflowId !== 'string' || !/^[0-9a-f-]{36}$/i.test(workflowId))) return 'workflowId is not a UUID';
+  if (workflowId !== undefined && workflowId !== null && (typeof workflowId !== 'string' || !/^[0-9a-f-]{36}$/i.test(workflowId))) return 'workflowId is not a UUID';
   const email = Object.hasOwn(d, 'email') ? d['email'] : undefined;
-  if (email !== undefined && (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))) return 'email is not an address';
+  if (email !== undefined && email !== null && (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email))) return 'email is not an address';
   return undefined;
 }
 
