@@ -68,7 +68,7 @@ export async function fuzz<T>(entry: string, arbitrary: fc.Arbitrary<T>, check: 
   const seed = FUZZ_SEED;
   let cases = 0;
   let failures = 0;
-  const found = new Map<string, { count: number; index: number; violations: Violations }>();
+  const found = new Map<string, { count: number; index: number; violations: Violations; input: string }>();
 
   const pass = await fc.check(
     fc.asyncProperty(arbitrary, async (input) => {
@@ -79,7 +79,7 @@ export async function fuzz<T>(entry: string, arbitrary: fc.Arbitrary<T>, check: 
       if (classes.size > 0) failures += 1;
       for (const name of classes) {
         const seen = found.get(name);
-        if (seen === undefined) found.set(name, { count: 1, index, violations });
+        if (seen === undefined) found.set(name, { count: 1, index, violations, input: truncate(fc.stringify(input), 3_000) });
         else seen.count += 1;
       }
       return true;
@@ -97,7 +97,8 @@ export async function fuzz<T>(entry: string, arbitrary: fc.Arbitrary<T>, check: 
     classes.push({
       name,
       cases: seen.count,
-      counterexample: minimal?.text ?? '(not reproduced on replay; first case shown by its violations)',
+      // Not reproduced on replay: the entry point kept state (a dedupe record); the first failing case, unshrunk.
+      counterexample: minimal?.text ?? `${seen.input} (first failing case; not reproduced on replay, the entry point keeps state)`,
       violations: minimal?.violations ?? seen.violations,
     });
   }
