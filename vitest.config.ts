@@ -9,6 +9,9 @@ export default defineConfig({
     // The handlers log JSON lines (audit, EMF); show them only for failing tests.
     silent: 'passed-only',
     pool: 'forks',
+    // The explicit local-emulator switch (lib/runtime/config.ts): tests talk to LocalStack or moto over plain
+    // http on loopback, which every function refuses without it.
+    env: { DIDIT_LOCAL_EMULATOR: '1' },
     maxWorkers: 2,
     projects: [
       {

@@ -360,6 +360,8 @@ async function main(): Promise<number> {
     const awsPort = new URL(emulator.endpoint).port || '80';
     const aws = {
       AWS_ENDPOINT_URL: emulator.endpoint,
+      // The emulator is plain http on loopback: the functions refuse that without the explicit switch.
+      DIDIT_LOCAL_EMULATOR: '1',
       AWS_REGION: emulator.region,
       AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: emulator.credentials.secretAccessKey,

@@ -121,7 +121,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       if (SECRET_OPTIONS.has(rawName) || rawName.startsWith('api-key') || rawName.endsWith('-secret')) {
         fail(`refusing option ${shownName(original)}: ${REFUSAL_HINT}`);
       }
-      const spec = OPTIONS[rawName];
+      // Own entries only: `--constructor` must not find Object.prototype.constructor.
+      const spec = Object.hasOwn(OPTIONS, rawName) ? OPTIONS[rawName] : undefined;
       if (spec === undefined) {
         // Something that does not look like an option name may be a pasted key starting with `--`.
         if (shownName(original) === '(name not shown)') fail(`refusing an argument that is not an option: ${REFUSAL_HINT}`);
@@ -178,7 +179,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const cmd = command!;
 
   for (const name of values.keys()) {
-    const allowed = OPTIONS[name]?.commands;
+    const allowed = Object.hasOwn(OPTIONS, name) ? OPTIONS[name]?.commands : undefined;
     if (allowed !== undefined && !allowed.includes(cmd)) fail(`--${name} does not apply to ${cmd}`);
   }
   const str = (name: string): string | undefined => {

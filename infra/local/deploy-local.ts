@@ -764,7 +764,7 @@ function summary(d: DeployedLocal, target: LocalTarget): string {
     ...Object.entries(d.outputs).map(([k, v]) => `    ${k} = ${v}`),
     '',
     'Seal a key into it (the CLI talks to the emulator through AWS_ENDPOINT_URL):',
-    `  AWS_ENDPOINT_URL=${target.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=${target.region} \\`,
+    `  DIDIT_LOCAL_EMULATOR=1 AWS_ENDPOINT_URL=${target.endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=${target.region} \\`,
     `    npx didit-kms-gateway seal --stage ${d.stage}`,
     'Lambda functions cannot execute here (LocalStack needs Docker for Lambda): use `npm start` to run the API.',
   ];

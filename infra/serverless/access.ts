@@ -7,7 +7,8 @@
  *   - an entry whose `postprocess` is `sealWebhookSecret` also seals webhook secrets (kms:Encrypt with purpose
  *     didit-webhook-secret, PutSecretValue on the webhook secret): derived from the table, not from names;
  *   - the webhook receiver reads the sealed webhook secret (purpose didit-webhook-secret), uses the dedupe
- *     table and publishes to the event bus;
+ *     table and publishes to the event bus; it also reads the sealed API key, for the one Didit call it makes:
+ *     the decision of a delivery signed by X-Signature-Simple alone (lib/webhooks/decision.ts);
  *   - the documentation function needs no AWS permission beyond writing its own logs;
  *   - the event-driven functions (EVENT_FUNCTIONS below: jobs, S3 uploads, the sign-up trigger) declare what
  *     they touch one by one, as their authors specified it.
@@ -203,6 +204,8 @@ export function functionAccess(operations: Readonly<Record<string, OperationSpec
     logicalName: logicalNameOf(WEBHOOK_FUNCTION.name),
     kind: 'webhook',
     readsWebhookSecret: true,
+    // A Simple-only delivery is completed with retrieveDecision (sealed API key), not with its unsigned body.
+    readsApiKey: true,
     usesDedupeTable: true,
     publishesEvents: true,
   });

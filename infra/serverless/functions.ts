@@ -56,6 +56,7 @@ const EVENT_SETTINGS: Readonly<Record<string, Record<string, string>>> = {
   jobWorker: { JOB_TTL_SECONDS: '${param:jobTtlSeconds}' },
   createUploadUrl: { UPLOAD_URL_EXPIRES_SECONDS: '${param:uploadUrlExpiresSeconds}' },
   onSignup: { DEFAULT_WORKFLOW_ID: '${param:defaultWorkflowId}', SIGNUP_CALLBACK_URL: '${param:signupCallbackUrl}' },
+  diditWebhook: { WEBHOOK_ACCEPT_SIMPLE: '${param:webhookAcceptSimple}' },
 };
 
 /**

@@ -148,7 +148,8 @@ export const fetchTransport: Transport = async (request) => {
     signal: request.signal ?? null,
     redirect: 'manual',
   });
-  const out: Record<string, string> = {};
+  // No prototype: header names are the server's.
+  const out: Record<string, string> = Object.create(null);
   response.headers.forEach((value, name) => {
     out[name] = value;
   });

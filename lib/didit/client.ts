@@ -129,6 +129,8 @@ export class DiditClient {
         };
       }
       const error = errorFor(status, response.body as Buffer, headers, rateLimit);
+      // Only field names are kept from an error body; the rest may echo input (personal data).
+      (response.body as Buffer).fill(0);
       if (attempts === 1 && request.idempotent && error.retryable) {
         const waitMs = status === 429 ? retryAfterSeconds(headers) * 1000 : 200 + Math.random() * 300;
         const budget = Math.min(this.#options.maxRetryWaitMs ?? 5_000, deadline - Date.now() - 1_000);
@@ -251,6 +253,8 @@ function parseJsonIfAny(body: Buffer, contentType: string | undefined, status: n
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
+    // Unreadable, so never passed on; it may still hold what an entry redacts (a webhook secret): wiped.
+    body.fill(0);
     throw new DiditResponseError('Didit answered malformed JSON', { cause: err, diditStatus: status });
   }
 }

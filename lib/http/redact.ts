@@ -7,11 +7,11 @@ export function redact(value: unknown, fields: readonly string[] | undefined): u
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (v === null || typeof v !== 'object') return v;
-    const out: Record<string, unknown> = {};
-    for (const [k, inner] of Object.entries(v)) {
-      out[k] = fields.includes(k) && inner !== null && inner !== undefined && inner !== SEALED_MARKER ? '[redacted]' : walk(inner);
-    }
-    return out;
+    // fromEntries defines own properties: a `__proto__` key in Didit's answer stays a key (an assignment
+    // would replace the copy's prototype and drop it from the answer).
+    return Object.fromEntries(
+      Object.entries(v).map(([k, inner]) => [k, fields.includes(k) && inner !== null && inner !== undefined && inner !== SEALED_MARKER ? '[redacted]' : walk(inner)]),
+    );
   };
   return walk(value);
 }

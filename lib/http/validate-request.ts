@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../errors.ts';
 import { MIME, sniffFileType } from '../operations/file-types.ts';
 import type { FileRule, OperationSpec } from '../operations/types.ts';
+import { checkReservedKeys, isReservedName, RESERVED_NAME_MESSAGE } from './reserved-names.ts';
 
 /** API Gateway's REST payload limit; Lambda's synchronous limit (6 MB) is lower still. */
 export const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -31,8 +32,8 @@ export interface ValidRequest {
  */
 export async function validateRequest(spec: OperationSpec, event: APIGatewayProxyEvent): Promise<ValidRequest> {
   const issues: FieldIssue[] = [];
-  const params = check(spec.params, event.pathParameters ?? {}, 'path', issues);
-  const query = check(spec.query, event.queryStringParameters ?? {}, 'query', issues);
+  const params = checkNames(spec.params, event.pathParameters ?? {}, 'path', issues);
+  const query = checkNames(spec.query, event.queryStringParameters ?? {}, 'query', issues);
   let input: Record<string, unknown> = {};
   let files: Record<string, ValidFile> = {};
 
@@ -47,12 +48,12 @@ export async function validateRequest(spec: OperationSpec, event: APIGatewayProx
     if (body.length > MAX_JSON_BYTES) throw new PayloadTooLargeError(`JSON body exceeds ${MAX_JSON_BYTES} bytes`);
     const parsed = parseJson(body);
     if (parsed === undefined) issues.push({ field: 'body', message: 'must be a JSON object' });
-    else input = check(spec.input, parsed, '', issues);
+    else if (checkReservedKeys(parsed, 'body', issues)) input = check(spec.input, parsed, '', issues);
   } else if (/^application\/json\b/i.test(contentType)) {
     // The same fields as JSON, files as base64 strings: for callers that cannot build multipart.
     const parsed = parseJson(body);
     if (parsed === undefined) issues.push({ field: 'body', message: 'must be a JSON object' });
-    else {
+    else if (checkReservedKeys(parsed, 'body', issues)) {
       const parts = jsonParts(spec, parsed, issues);
       input = check(spec.input, parts.fields, '', issues);
       files = parts.files;
@@ -85,11 +86,14 @@ export interface StructuredInput {
  */
 export function validateStructured(spec: OperationSpec, source: StructuredInput): ValidRequest {
   const issues: FieldIssue[] = [];
-  const params = check(spec.params, source.params ?? {}, 'path', issues);
-  const query = check(spec.query, source.query ?? {}, 'query', issues);
+  const params = checkNames(spec.params, source.params ?? {}, 'path', issues);
+  const query = checkNames(spec.query, source.query ?? {}, 'query', issues);
   const body = source.body ?? {};
   let input: Record<string, unknown> = {};
   let files: Record<string, ValidFile> = {};
+  // Queue messages, manifests and events are JSON from a caller too: the same refusal at any depth.
+  if (Object.keys(source.files ?? {}).some(isReservedName)) issues.push({ field: 'files', message: RESERVED_NAME_MESSAGE });
+  if (!checkReservedKeys(body, 'body', issues) || issues.length > 0) throw new ValidationError(issues);
   if (spec.body === 'json') input = check(spec.input, body, '', issues);
   else if (spec.body === 'multipart') {
     const parts = jsonParts(spec, body, issues, source.files);
@@ -98,6 +102,16 @@ export function validateStructured(spec: OperationSpec, source: StructuredInput)
   } else if (Object.keys(body).length > 0) issues.push({ field: 'body', message: 'this operation takes no body' });
   if (issues.length > 0) throw new ValidationError(issues);
   return { params: params as Record<string, string>, query: query as Record<string, string>, input, files };
+}
+
+/** {@link check} for path and query values, after refusing reserved names (their own issue, not an echo). */
+function checkNames(
+  schema: z.ZodType<Record<string, unknown>> | undefined,
+  value: unknown,
+  prefix: string,
+  issues: FieldIssue[],
+): Record<string, unknown> {
+  return checkReservedKeys(value, prefix, issues) ? check(schema, value, prefix, issues) : {};
 }
 
 function check(
@@ -154,34 +168,40 @@ function parseJson(body: Buffer): Record<string, unknown> | undefined {
   }
 }
 
+/** busboy's limits. Any of them reached makes the whole request a 413: a part is never silently dropped. */
+const MULTIPART_LIMITS = { fields: 32, fieldSize: 64 * 1024, parts: 40 } as const;
+
 async function parseMultipart(
   spec: OperationSpec,
   contentType: string,
   body: Buffer,
   issues: FieldIssue[],
 ): Promise<{ fields: Record<string, string>; files: Record<string, ValidFile> }> {
-  const rules = spec.files ?? {};
-  const largest = Math.max(0, ...Object.values(rules).map((r) => r.maxBytes));
-  const fields: Record<string, string> = {};
-  const files: Record<string, ValidFile> = {};
+  // Maps, not objects: part names are the caller's (`constructor` must not find Object.prototype).
+  const rules = fileRules(spec);
+  const largest = Math.max(0, ...[...rules.values()].map((r) => r.maxBytes));
+  const fields = new Map<string, string>();
+  const files = new Map<string, ValidFile>();
+  let overLimit: string | undefined;
   let parser: busboy.Busboy;
   try {
     parser = busboy({
       headers: { 'content-type': contentType },
-      limits: { fileSize: largest + 1, files: Object.keys(rules).length + 1, fields: 32, fieldSize: 64 * 1024, parts: 40 },
+      limits: { ...MULTIPART_LIMITS, fileSize: largest + 1, files: rules.size + 1 },
     });
   } catch {
     throw new UnsupportedMediaTypeError('multipart/form-data needs a boundary');
   }
   await new Promise<void>((resolve) => {
     parser.on('field', (name, value, info) => {
-      if (name in rules) issues.push({ field: name, message: 'must be a file' });
-      else if (name in fields) issues.push({ field: name, message: 'is given more than once' });
+      if (isReservedName(name)) issues.push({ field: 'body', message: RESERVED_NAME_MESSAGE });
+      else if (rules.has(name)) issues.push({ field: name, message: 'must be a file' });
+      else if (fields.has(name)) issues.push({ field: name, message: 'is given more than once' });
       else if (info.valueTruncated) issues.push({ field: name, message: 'is too long' });
-      else fields[name] = value;
+      else fields.set(name, value);
     });
     parser.on('file', (name, stream) => {
-      const rule = rules[name];
+      const rule = isReservedName(name) ? undefined : rules.get(name);
       const chunks: Buffer[] = [];
       let size = 0;
       stream.on('data', (chunk: Buffer) => {
@@ -189,11 +209,19 @@ async function parseMultipart(
         if (rule !== undefined && size <= rule.maxBytes) chunks.push(chunk);
       });
       stream.on('end', () => {
+        if (isReservedName(name)) return void issues.push({ field: 'body', message: RESERVED_NAME_MESSAGE });
         if (rule === undefined) return void issues.push({ field: name, message: 'is not a known file field' });
-        if (name in files) return void issues.push({ field: name, message: 'is given more than once' });
+        if (files.has(name)) return void issues.push({ field: name, message: 'is given more than once' });
         acceptFile(name, rule, size, () => Buffer.concat(chunks, size), files, issues);
       });
     });
+    // busboy drops every part past these limits without an error: the request would reach Didit incomplete.
+    const limitReached = (what: string) => () => {
+      overLimit ??= what;
+    };
+    parser.on('partsLimit', limitReached(`more than ${MULTIPART_LIMITS.parts} parts`));
+    parser.on('fieldsLimit', limitReached(`more than ${MULTIPART_LIMITS.fields} text fields`));
+    parser.on('filesLimit', limitReached(`more than ${rules.size + 1} file parts`));
     parser.on('error', () => {
       issues.push({ field: 'body', message: 'is not valid multipart/form-data' });
       resolve();
@@ -201,8 +229,14 @@ async function parseMultipart(
     parser.on('close', () => resolve());
     parser.end(body);
   });
+  if (overLimit !== undefined) throw new PayloadTooLargeError(`multipart body has ${overLimit}`);
   requireFiles(rules, files, issues);
-  return { fields, files };
+  return { fields: Object.fromEntries(fields), files: Object.fromEntries(files) };
+}
+
+/** The operation's file rules by part name. */
+function fileRules(spec: OperationSpec): ReadonlyMap<string, FileRule> {
+  return new Map(Object.entries(spec.files ?? {}));
 }
 
 /** Checks one file's size and type (by magic bytes) and adds it to `files`, or records why not. */
@@ -211,7 +245,7 @@ function acceptFile(
   rule: FileRule,
   size: number,
   bytes: () => Buffer,
-  files: Record<string, ValidFile>,
+  files: Map<string, ValidFile>,
   issues: FieldIssue[],
 ): void {
   if (size > rule.maxBytes) return void issues.push({ field: name, message: `must be at most ${rule.maxBytes / (1024 * 1024)} MB` });
@@ -221,7 +255,7 @@ function acceptFile(
   if (kind === undefined || !rule.types.includes(kind)) {
     return void issues.push({ field: name, message: `must be one of: ${rule.types.join(', ')}` });
   }
-  files[name] = { filename: safeFilename(kind), contentType: MIME[kind], data };
+  files.set(name, { filename: safeFilename(kind), contentType: MIME[kind], data });
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -236,16 +270,17 @@ function jsonParts(
   issues: FieldIssue[],
   fetched: Readonly<Record<string, Uint8Array>> = {},
 ): { fields: Record<string, string>; files: Record<string, ValidFile> } {
-  const rules = spec.files ?? {};
-  const fields: Record<string, string> = {};
-  const files: Record<string, ValidFile> = {};
+  // Maps, not objects: the names are the caller's (`{"constructor": "AAAA"}` is a field, not a rule).
+  const rules = fileRules(spec);
+  const fields = new Map<string, string>();
+  const files = new Map<string, ValidFile>();
   for (const [name, bytes] of Object.entries(fetched)) {
-    const rule = rules[name];
+    const rule = rules.get(name);
     if (rule === undefined) issues.push({ field: name, message: 'is not a known file field' });
     else acceptFile(name, rule, bytes.length, () => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), files, issues);
   }
   for (const [name, value] of Object.entries(body)) {
-    const rule = rules[name];
+    const rule = rules.get(name);
     if (rule !== undefined) {
       if (typeof value !== 'string' || value.length % 4 === 1 || !BASE64.test(value)) {
         issues.push({ field: name, message: 'must be a base64 string' });
@@ -254,17 +289,17 @@ function jsonParts(
       // Size from the text length, before decoding anything too large.
       const size = Math.floor((value.length * 3) / 4) - (value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0);
       acceptFile(name, rule, size, () => Buffer.from(value, 'base64'), files, issues);
-    } else if (typeof value === 'string') fields[name] = value;
-    else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) fields[name] = String(value);
+    } else if (typeof value === 'string') fields.set(name, value);
+    else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) fields.set(name, String(value));
     else if (value !== null) issues.push({ field: name, message: 'must be a string, number or boolean' });
   }
   requireFiles(rules, files, issues);
-  return { fields, files };
+  return { fields: Object.fromEntries(fields), files: Object.fromEntries(files) };
 }
 
-function requireFiles(rules: Readonly<Record<string, FileRule>>, files: Record<string, ValidFile>, issues: FieldIssue[]): void {
-  for (const [name, rule] of Object.entries(rules)) {
-    if (rule.required && !(name in files) && !issues.some((i) => i.field === name)) issues.push({ field: name, message: 'is required' });
+function requireFiles(rules: ReadonlyMap<string, FileRule>, files: ReadonlyMap<string, ValidFile>, issues: FieldIssue[]): void {
+  for (const [name, rule] of rules) {
+    if (rule.required && !files.has(name) && !issues.some((i) => i.field === name)) issues.push({ field: name, message: 'is required' });
   }
 }
 

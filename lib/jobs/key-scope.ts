@@ -32,6 +32,7 @@ export class BatchKeyScope {
   #release: (() => void) | undefined;
   #holding: Promise<void> | undefined;
   #stale = false;
+  #closed = false;
   #decrypts = 0;
   #uses = 0;
 
@@ -64,6 +65,8 @@ export class BatchKeyScope {
 
   /** Lets the scope's `withKey` zero the key. Call once every use has finished. Idempotent. */
   async close(): Promise<void> {
+    // A use after close would open a lease nobody releases: the key would stay in memory.
+    this.#closed = true;
     this.#release?.();
     this.#release = undefined;
     await this.#holding;
@@ -98,6 +101,7 @@ export class BatchKeyScope {
   }
 
   #open(): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new Error('batch key scope used after close'));
     this.#lease ??= new Promise<Lease>((resolve, reject) => {
       let captured: KeyUseInfo | undefined;
       const held = new Promise<void>((release) => {

@@ -51,6 +51,8 @@ export interface ResultCryptoOptions {
   /** The KMS key of the data keys; required to seal, optional (a check) to open. */
   readonly keyId: string | undefined;
   readonly maxSealedChars?: number;
+  /** Where data keys come from; default {@link generateDataKey} on `kms`. Tests pass a controllable one. */
+  readonly generateDataKey?: typeof generateDataKey;
 }
 
 /**
@@ -111,24 +113,34 @@ export class ResultSealer {
    * while nothing has been paid for, and sealing afterwards is local work that cannot fail on KMS.
    */
   async ready(options: { abortSignal?: AbortSignal } = {}): Promise<void> {
+    await this.#ready(options);
+  }
+
+  /** The data key, generated once; resolves to the very key this call waited for (see `seal`). */
+  async #ready(options: { abortSignal?: AbortSignal }): Promise<{ plaintext: SecureBuffer; ciphertext: string }> {
     if (this.#disposed) throw new Error('result sealer used after dispose');
     this.#key ??= this.#generate(options);
+    const pending = this.#key;
     try {
-      await this.#key;
+      return await pending;
     } catch (err) {
-      // A later message may try again (the failure is retryable and nothing was paid).
-      this.#key = undefined;
+      // A later message may try again (the failure is retryable and nothing was paid). Only this failed
+      // attempt is forgotten: another message may already have started a new one, which dispose() must
+      // still find and zero.
+      if (this.#key === pending) this.#key = undefined;
       throw err;
     }
   }
 
   async seal(jobId: string, value: unknown): Promise<SealedResult> {
-    await this.ready();
-    const key = await this.#key!;
+    // The key itself, not a re-read of #key: dispose() may have cleared it meanwhile (then bytes() throws).
+    const key = await this.#ready({});
     const compressed = await gzipAsync(Buffer.from(JSON.stringify(value ?? null), 'utf8'));
     if (Math.ceil(compressed.length / 3) * 4 > (this.#options.maxSealedChars ?? MAX_SEALED_CHARS)) {
       throw new ResultTooLargeError(`sealed result of ${compressed.length} compressed bytes exceeds the item limit`);
     }
+    // dispose() may have run while this seal was compressing: the key is gone, say so plainly.
+    if (this.#disposed) throw new Error('result sealer used after dispose');
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key.plaintext.bytes(), iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(additionalData(jobId));
@@ -160,7 +172,8 @@ export class ResultSealer {
   async #generate(options: { abortSignal?: AbortSignal }): Promise<{ plaintext: SecureBuffer; ciphertext: string }> {
     const keyId = this.#options.keyId;
     if (keyId === undefined) throw new ConfigError('missing environment variable JOB_RESULT_KMS_KEY_ID (or KMS_KEY_ID)');
-    const generated = await generateDataKey(this.#options.kms, { keyId, encryptionContext: this.#options.encryptionContext }, options);
+    const generate = this.#options.generateDataKey ?? generateDataKey;
+    const generated = await generate(this.#options.kms, { keyId, encryptionContext: this.#options.encryptionContext }, options);
     return { plaintext: generated.plaintext, ciphertext: Buffer.from(generated.ciphertext).toString('base64') };
   }
 }

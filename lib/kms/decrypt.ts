@@ -80,7 +80,8 @@ export function mapKmsError(err: unknown): Error {
   if (err instanceof KmsResponseError) return err;
   const name = err instanceof Error ? err.name : '';
   if (name === 'PlaintextCaptureError') return new KmsResponseError('KMS response not captured securely', { cause: err });
-  const Mapped = BY_NAME[name];
+  // The name comes from the endpoint's answer: an own entry only, never Object.prototype's.
+  const Mapped = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
   if (Mapped !== undefined) return new Mapped(`KMS Decrypt failed: ${name}`, { cause: err });
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (status === 403 || status === 400) return new KmsAccessDeniedError(`KMS Decrypt refused (${name || status})`, { cause: err });

@@ -270,7 +270,8 @@ const BY_NAME: Record<string, new (message: string, options: { cause: unknown })
 export function mapEncryptError(err: unknown): Error {
   if (err instanceof KmsResponseError || err instanceof PlaintextSpliceError || err instanceof RangeError) return err;
   const name = err instanceof Error ? err.name : '';
-  const Mapped = BY_NAME[name];
+  // The name comes from the endpoint's answer: an own entry only, never Object.prototype's.
+  const Mapped = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
   if (Mapped !== undefined) return new Mapped(`KMS Encrypt failed: ${name}`, { cause: err });
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (status === 403 || status === 400) return new KmsAccessDeniedError(`KMS Encrypt refused (${safeName(name) || status})`, { cause: err });

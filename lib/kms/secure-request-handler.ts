@@ -25,6 +25,8 @@ export interface SecureKmsRequestHandlerOptions {
   readonly ca?: string | Buffer;
   /** Per-attempt time budget; the SDK's retry strategy decides about further attempts. */
   readonly requestTimeoutMs?: number;
+  /** Plain http to a loopback endpoint: only for an explicit local emulator (lib/runtime/config.ts). */
+  readonly allowPlainHttpLoopback?: boolean;
 }
 
 /**
@@ -91,8 +93,8 @@ export class SecureKmsRequestHandler {
     const key = `${request.protocol}//${request.hostname}${port}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      // Plain http only for loopback emulators; a real KMS endpoint is always https.
-      const origin = originOf(key, { allowPlainHttp: isLoopback(request.hostname) });
+      // Plain http only for a local emulator the configuration names, on loopback; otherwise always https.
+      const origin = originOf(key, { allowPlainHttp: this.#options.allowPlainHttpLoopback === true && isLoopback(request.hostname) });
       pool = new ConnectionPool(origin, { ca: this.#options.ca });
       this.#pools.set(key, pool);
     }
@@ -128,7 +130,8 @@ function toBytes(body: unknown): Buffer {
 }
 
 function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || hostname.startsWith('127.');
+  // An IPv4 literal: `127.attacker.example` is a DNS name, not loopback.
+  return hostname === 'localhost' || hostname === '::1' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /** Errors shaped so the SDK's retry strategy recognises them as transient. */

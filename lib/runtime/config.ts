@@ -45,3 +45,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     diditCa: caFile ? readFileSync(caFile, 'utf8') : undefined,
   };
 }
+
+/**
+ * The explicit switch for a local AWS emulator (LocalStack, moto) reached over plain http on loopback. The
+ * test harness (vitest.config.ts), the residue and CLI test children and the bench set
+ * `DIDIT_LOCAL_EMULATOR=1`; serverless-offline (`npm start`) marks its functions with `IS_OFFLINE=true`. No
+ * deployed stage sets either, so there every AWS endpoint must be https (see {@link checkAwsEndpoints}).
+ */
+export const LOCAL_EMULATOR_VARIABLE = 'DIDIT_LOCAL_EMULATOR';
+
+export function localEmulatorEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[LOCAL_EMULATOR_VARIABLE] === '1' || env['IS_OFFLINE'] === 'true';
+}
+
+/** Loopback host names: the only place a plain-http endpoint may be, and only with the switch on. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Refuses, at startup, an AWS endpoint the Didit key's path could leak through: anything but https, unless
+ * the local-emulator switch is on and the endpoint is plain http on loopback. Checks `endpoint` (a client's
+ * explicit one) and every `AWS_ENDPOINT_URL*` variable the SDK would use (KMS, Secrets Manager, DynamoDB,
+ * S3, SQS, EventBridge). Fails closed: an endpoint that does not parse is refused too.
+ */
+export function checkAwsEndpoints(env: NodeJS.ProcessEnv = process.env, endpoint?: string): void {
+  const candidates: Array<[string, string]> = [];
+  if (endpoint !== undefined) candidates.push(['endpoint', endpoint]);
+  for (const [name, value] of Object.entries(env)) {
+    if ((name === 'AWS_ENDPOINT_URL' || name.startsWith('AWS_ENDPOINT_URL_')) && value !== undefined && value !== '') candidates.push([name, value]);
+  }
+  const local = localEmulatorEnabled(env);
+  for (const [name, value] of candidates) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new ConfigError(`${name} is not a URL`);
+    }
+    if (url.protocol === 'https:') continue;
+    if (url.protocol === 'http:' && local && isLoopbackHost(url.hostname)) continue;
+    throw new ConfigError(
+      url.protocol === 'http:'
+        ? `${name} uses plain http: allowed only for a local emulator on loopback with ${LOCAL_EMULATOR_VARIABLE}=1`
+        : `${name} must use https`,
+    );
+  }
+}

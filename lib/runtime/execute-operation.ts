@@ -1,5 +1,5 @@
 import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
-import { DiditError, DiditTimeoutError, GatewayError, ValidationError } from '../errors.ts';
+import { DiditError, DiditResponseError, DiditTimeoutError, GatewayError, ValidationError } from '../errors.ts';
 import { checkPostprocess, runPostprocess } from '../http/postprocess.ts';
 import { redact } from '../http/redact.ts';
 import type { ValidRequest } from '../http/validate-request.ts';
@@ -57,33 +57,68 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
   const request = diditRequest(spec, valid, ctx.deadline, signal, ctx.timeoutMs);
   const call: CallRecord = {};
   const useKey: KeyScope = ctx.useKey ?? ((fn, options) => deps.sealedKey.withKey(fn, options));
-  const response = await useKey(
-    async (key) => {
-      const started = performance.now();
-      try {
-        const result = await deps.didit.send(key, request);
-        call.status = result.status;
-        call.attempts = result.attempts;
-        return result;
-      } catch (err) {
-        if (err instanceof DiditError) call.status = err.diditStatus;
-        if (err instanceof DiditTimeoutError && !signal.aborted) throw ctx.onTimeout?.(err) ?? err;
-        throw err;
-      } finally {
-        call.latencyMs = performance.now() - started;
-        metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
-        metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
-        if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
-      }
-    },
-    { abortSignal: signal, observer: keyObserver(spec, ctx, call) },
-  );
-  if (response.json === undefined) return { response, json: undefined };
-  // The step sees Didit's answer first (it may need a field that is then redacted).
-  const processed = await runPostprocess(spec.postprocess, response.json, { deps, query: valid.query, signal });
-  // The raw answer of an operation with redacted fields holds them in clear: wipe it once parsed.
-  if (spec.redact !== undefined) response.body.fill(0);
-  return { response, json: redact(processed, spec.redact) };
+  // Didit's answer as soon as it exists: if anything after it throws (metrics, the observer's audit record,
+  // the key's release), its body — a webhook secret, personal data — is wiped rather than left to the GC.
+  let answered: DiditResponse | undefined;
+  const callDidit = async (key: SecureBuffer): Promise<DiditResponse> => {
+    const started = performance.now();
+    try {
+      const result = await deps.didit.send(key, request);
+      answered = result;
+      call.status = result.status;
+      call.attempts = result.attempts;
+      return result;
+    } catch (err) {
+      if (err instanceof DiditError) call.status = err.diditStatus;
+      if (err instanceof DiditTimeoutError && !signal.aborted) throw ctx.onTimeout?.(err) ?? err;
+      throw err;
+    } finally {
+      call.latencyMs = performance.now() - started;
+      metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
+      metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
+      if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
+    }
+  };
+  let response: DiditResponse;
+  try {
+    response = await useKey(callDidit, { abortSignal: signal, observer: keyObserver(spec, ctx, call) });
+  } catch (err) {
+    (answered as DiditResponse | undefined)?.body.fill(0);
+    throw err;
+  }
+  if (spec.redact === undefined && spec.postprocess === undefined) return { response, json: response.json };
+  return guardedAnswer(spec, response, { deps, query: valid.query, signal });
+}
+
+/**
+ * The answer of an entry that redacts or seals fields, failing closed. Such an answer must be JSON we can
+ * walk: anything else (another content type, an empty body, a bare string) may carry the very field in
+ * clear, so it is withheld as a 502 DIDIT_BAD_RESPONSE, never passed on as bytes. The raw body holds the
+ * fields in clear whatever happens: it is wiped on every path, including a seal step or a logger that throws.
+ * A `seal=true` request that cannot seal therefore never answers 2xx.
+ */
+async function guardedAnswer(
+  spec: OperationSpec,
+  response: DiditResponse,
+  context: { deps: GatewayDependencies; query: Readonly<Record<string, string>>; signal: AbortSignal },
+): Promise<OperationResult> {
+  try {
+    if (response.json === null || typeof response.json !== 'object') {
+      // Never the body: only that it was withheld, and what framed it.
+      logger.error('Didit answer of an operation that redacts fields cannot be parsed; withheld and wiped', {
+        operation: spec.name,
+        diditStatus: response.status,
+        contentType: response.contentType?.slice(0, 100),
+        bodyBytes: response.body.length,
+      });
+      throw new DiditResponseError('Didit answered a body that cannot be redacted', { diditStatus: response.status });
+    }
+    // The step sees Didit's answer first (it may need a field that is then redacted).
+    const processed = await runPostprocess(spec.postprocess, response.json, context);
+    return { response, json: redact(processed, spec.redact) };
+  } finally {
+    response.body.fill(0);
+  }
 }
 
 interface CallRecord {

@@ -112,7 +112,13 @@ export class SealedKey {
       kmsLatencyMs: performance.now() - started,
       afterRefresh,
     };
-    options.observer?.decrypted?.(info);
+    try {
+      options.observer?.decrypted?.(info);
+    } catch (err) {
+      // The key is not yet in withKey's try/finally: a throwing observer (metrics, logger) must not leak it.
+      key.dispose();
+      throw err;
+    }
     return { key, info };
   }
 }

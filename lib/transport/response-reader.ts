@@ -3,6 +3,12 @@ import { SecureBuffer, wipe } from '../secure/secure-buffer.ts';
 
 const { HTTPParser } = httpParser;
 
+/** Where http-parser-js stands in the chunk it is executing (plain fields of the parser object, 0.5.x). */
+interface ParserPosition {
+  readonly offset?: unknown;
+  readonly end?: unknown;
+}
+
 /** Where a response body accumulates: ordinary memory, or secure memory when the body may carry a secret. */
 export type BodySink = 'plain' | 'secure';
 
@@ -37,6 +43,7 @@ export class ResponseReader {
   #keepAlive = false;
   #headersDone = false;
   #complete = false;
+  #executing = false;
   #plain: Buffer[] = [];
   #plainLength = 0;
   #secure: SecureBuffer | undefined;
@@ -47,6 +54,8 @@ export class ResponseReader {
     this.#sink = options.sink;
     const parser = this.#parser;
     parser[HTTPParser.kOnHeadersComplete] = (info) => {
+      // A second response in the same read (the parser starts over after the first): never a new sink.
+      if (this.#headersDone) throw new ResponseFramingError('unexpected second response');
       this.#status = info.statusCode;
       this.#keepAlive = info.shouldKeepAlive;
       this.#headers = foldHeaders(info.headers);
@@ -62,9 +71,17 @@ export class ResponseReader {
       }
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => {
+      if (this.#complete) throw new ResponseFramingError('unexpected bytes after the response');
       this.#append(chunk.subarray(offset, offset + length));
     };
     parser[HTTPParser.kOnMessageComplete] = () => {
+      // One exchange, one response: bytes after it in the same read mean the framing is off (a smuggled or
+      // mis-sized response). The parser would go on to read them as a second response; stop it here.
+      // Fails closed if the parser's position is not readable (another version): then no bytes can be vouched for.
+      const at = parser as unknown as ParserPosition;
+      if (this.#executing && (typeof at.offset !== 'number' || typeof at.end !== 'number' || at.offset < at.end)) {
+        throw new ResponseFramingError('unexpected bytes after the response');
+      }
       this.#complete = true;
     };
   }
@@ -83,8 +100,16 @@ export class ResponseReader {
       // Bytes after a complete response on a keep-alive connection mean the framing is off.
       throw new ResponseFramingError('unexpected bytes after the response');
     }
-    const result = this.#parser.execute(chunk);
+    let result: number | Error;
+    this.#executing = true;
+    try {
+      result = this.#parser.execute(chunk);
+    } finally {
+      this.#executing = false;
+    }
     if (result instanceof Error) throw new ResponseFramingError(`malformed HTTP response: ${result.message}`);
+    // Belt and braces: whatever the parser did, it must have stopped at the end of one response.
+    if (this.#complete && result !== chunk.length) throw new ResponseFramingError('unexpected bytes after the response');
   }
 
   /** The peer closed the connection: completes a close-delimited body, or reports truncation. */
@@ -138,7 +163,8 @@ export class ResponseReader {
 }
 
 function foldHeaders(flat: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is just a header.
+  const out: Record<string, string> = Object.create(null);
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();
     const value = flat[i + 1]!;

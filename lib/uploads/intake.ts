@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, S3Event, S3EventRecord } from 'aws-lambda';
 import { GatewayError, ValidationError, type FieldIssue } from '../errors.ts';
+import { hasReservedKey, RESERVED_NAME_MESSAGE } from '../http/reserved-names.ts';
 import { validateStructured } from '../http/validate-request.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import type { OperationSpec } from '../operations/types.ts';
@@ -219,6 +220,8 @@ async function readManifest(
   } finally {
     read.bytes.fill(0);
   }
+  // zod would drop a `__proto__` field silently (input the caller meant to send): refused like everywhere else.
+  if (hasReservedKey(parsed)) throw invalid('manifest', RESERVED_NAME_MESSAGE);
   const result = manifestSchema.safeParse(parsed);
   if (!result.success) {
     const issues = result.error.issues.map((issue) => {
@@ -272,7 +275,8 @@ async function readFiles(
   }
   if (issues.length > 0) throw new UploadRejectedError(tooLarge ? 'PAYLOAD_TOO_LARGE' : 'VALIDATION_FAILED', issues);
 
-  const files: Record<string, Buffer> = {};
+  // No prototype: the field names come from the caller's manifest.
+  const files: Record<string, Buffer> = Object.create(null);
   try {
     for (const { field, maxBytes, etag } of checked) {
       const read = await deps.objects.read(fileKey(at, field), { maxBytes, ifMatch: etag, signal });

@@ -55,7 +55,7 @@ export function succeeded(at: UploadLocation, answer: unknown): UploadOutcome {
   const out: { -readonly [K in keyof UploadOutcome]: UploadOutcome[K] } = { ...base(at), status: 'succeeded' };
   const requestId = body['request_id'];
   if (typeof requestId === 'string' && REQUEST_ID.test(requestId)) out.diditRequestId = requestId;
-  for (const key of FEATURE_KEYS[at.operation] ?? []) {
+  for (const key of (Object.hasOwn(FEATURE_KEYS, at.operation) ? FEATURE_KEYS[at.operation] : undefined) ?? []) {
     const feature = record(body[key]);
     if (feature === undefined) continue;
     const status = feature['status'];

@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../errors.ts';
 import { errorResponder } from '../http/error-responder.ts';
 import { jsonResponse } from '../http/responses.ts';
+import { checkAwsEndpoints } from '../runtime/config.ts';
+import { hasReservedKey, RESERVED_NAME_MESSAGE } from '../http/reserved-names.ts';
 import { validateStructured } from '../http/validate-request.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { MIME } from '../operations/file-types.ts';
@@ -39,6 +41,9 @@ export interface PresignDependencies {
 }
 
 export function createPresignDependencies(config: PresignConfig = loadPresignConfig(), s3?: S3Client): PresignDependencies {
+  // The only entry point without a KMS client: its own startup check (a plain-http S3 endpoint would hand
+  // callers upload URLs that carry identity documents in clear).
+  checkAwsEndpoints();
   return { config, s3: s3 ?? createS3Client(config), now: Date.now, newUploadId: () => crypto.randomUUID() };
 }
 
@@ -98,6 +103,8 @@ export interface UploadTicket {
  * (through validateStructured, the one validation path; only "file is required" is left to the trigger).
  */
 export function checkUploadRequest(body: unknown): { spec: OperationSpec; request: UploadRequest } {
+  // zod drops a `__proto__` key silently; refuse all three names outright, as every other entry point does.
+  if (hasReservedKey(body)) throw new ValidationError([{ field: 'body', message: RESERVED_NAME_MESSAGE }]);
   const parsed = uploadRequestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
     const issues = parsed.error.issues.flatMap((issue): FieldIssue[] => {
@@ -263,7 +270,8 @@ function jsonBody(event: APIGatewayProxyEvent): unknown {
 
 /** The text fields as the manifest carries them (validateStructured accepted them; nulls are dropped as there). */
 function scalarFields(fields: Readonly<Record<string, unknown>>): Record<string, FieldValue> {
-  const out: Record<string, FieldValue> = {};
+  // No prototype: the names are the caller's.
+  const out: Record<string, FieldValue> = Object.create(null);
   for (const [name, value] of Object.entries(fields)) {
     if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) out[name] = value;
   }

@@ -24,6 +24,13 @@ export interface WebhookConfig {
   /** Replay window for `X-Timestamp` and the body timestamp (`WEBHOOK_TOLERANCE_SECONDS`, default 300). */
   readonly toleranceSeconds: number;
   readonly maxBodyBytes: number;
+  /**
+   * Whether a delivery signed only by `X-Signature-Simple` is accepted (`WEBHOOK_ACCEPT_SIMPLE`, default
+   * true). Simple signs only `timestamp`, `session_id`, `status` and `webhook_type`; such a delivery is
+   * published with those four fields and the decision fetched from Didit (sealed API key), never the body's.
+   * Off: a Simple-only delivery is refused with 401 before any KMS call.
+   */
+  readonly acceptSimple: boolean;
 }
 
 export function loadWebhookConfig(env: NodeJS.ProcessEnv = process.env): WebhookConfig {
@@ -39,6 +46,13 @@ export function loadWebhookConfig(env: NodeJS.ProcessEnv = process.env): Webhook
     if (!Number.isFinite(value) || value < min || value > max) throw new ConfigError(`${name} must be a number in ${min}..${max}`);
     return value;
   };
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    throw new ConfigError(`${name} must be true or false`);
+  };
   return {
     region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
     service: env['SERVICE_NAME'] ?? SERVICE_NAME,
@@ -51,5 +65,6 @@ export function loadWebhookConfig(env: NodeJS.ProcessEnv = process.env): Webhook
     eventBusName: required('EVENT_BUS_NAME'),
     toleranceSeconds: seconds('WEBHOOK_TOLERANCE_SECONDS', DEFAULT_TOLERANCE_SECONDS, 30, 3_600),
     maxBodyBytes: seconds('WEBHOOK_MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 6 * 1024 * 1024),
+    acceptSimple: flag('WEBHOOK_ACCEPT_SIMPLE', true),
   };
 }

@@ -59,3 +59,30 @@ export class DeliveryDedupe {
   }
 }
 
+/**
+ * {@link DeliveryDedupe.once} over several keys of the same delivery, outermost first: `publish` runs only if
+ * none of them was seen, and then all of them are recorded. A delivery signed over its whole body is known
+ * by its `event_id` AND by its session+status+type+timestamp, so that the same delivery replayed later with
+ * X-Signature-Simple alone (which signs only the latter, with any `event_id` the replayer likes) is a
+ * duplicate too. Two deliveries that share all four of those fields are one event by Didit's own dedupe
+ * advice (didit-api.md §6.6). A failure releases every key (Powertools deletes IN_PROGRESS records when the
+ * work throws).
+ */
+export async function onceForAll(
+  dedupe: Pick<DeliveryDedupe, 'once'>,
+  keys: readonly string[],
+  context: Context,
+  publish: () => Promise<PublishReceipt>,
+): Promise<DedupeOutcome> {
+  const [first, ...rest] = [...new Set(keys)];
+  if (first === undefined) throw new RangeError('at least one dedupe key');
+  if (rest.length === 0) return dedupe.once(first, context, publish);
+  let innerDuplicate = false;
+  const outcome = await dedupe.once(first, context, async () => {
+    const inner = await onceForAll(dedupe, rest, context, publish);
+    innerDuplicate = inner.duplicate;
+    return inner.receipt;
+  });
+  return { duplicate: outcome.duplicate || innerDuplicate, receipt: outcome.receipt };
+}
+

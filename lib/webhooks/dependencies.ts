@@ -2,10 +2,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createSecureKmsClient } from '../kms/client.ts';
+import { createDependencies, type GatewayDependencies } from '../runtime/dependencies.ts';
 import { CiphertextSource } from '../sealed-key/ciphertext-source.ts';
 import { encryptionContextFor, type EncryptionContext } from '../sealed-key/encryption-context.ts';
 import { SealedKey } from '../sealed-key/sealed-key.ts';
 import { loadWebhookConfig, type WebhookConfig } from './config.ts';
+import { ApiDecisionSource, type DecisionSource } from './decision.ts';
 import { DeliveryDedupe } from './dedupe.ts';
 import { EventPublisher } from './publisher.ts';
 
@@ -19,6 +21,11 @@ export interface WebhookDependencies {
   readonly secretSource: Pick<CiphertextSource, 'get' | 'refresh'>;
   readonly dedupe: Pick<DeliveryDedupe, 'once'>;
   readonly publisher: Pick<EventPublisher, 'publish'>;
+  /**
+   * Didit's decision for deliveries signed by X-Signature-Simple alone (lib/webhooks/decision.ts): the sealed
+   * API key (purpose didit-api-key) and the Didit client, built on first use only.
+   */
+  readonly decisions: DecisionSource;
   /** Clock in milliseconds (tests move it). */
   readonly now: () => number;
 }
@@ -27,6 +34,8 @@ export interface WebhookClients {
   readonly dynamodb?: DynamoDBClient;
   readonly eventBridge?: EventBridgeClient;
   readonly secretsManager?: SecretsManagerClient;
+  /** The sealed API key and Didit client for decision fetches; default built from the environment on first use. */
+  readonly gateway?: GatewayDependencies;
 }
 
 /**
@@ -48,7 +57,12 @@ export function createWebhookDependencies(
   const dedupe = new DeliveryDedupe({ client: dynamodb, tableName: config.idempotencyTable, ttlSeconds: config.dedupeTtlSeconds });
   const eventBridge = clients.eventBridge ?? new EventBridgeClient({ region: config.region, maxAttempts: 3 });
   const publisher = new EventPublisher({ client: eventBridge, busName: config.eventBusName });
-  return { config, encryptionContext, secret, secretSource, dedupe, publisher, now };
+  let gateway = clients.gateway;
+  const decisions = new ApiDecisionSource(() => {
+    gateway ??= createDependencies();
+    return gateway;
+  });
+  return { config, encryptionContext, secret, secretSource, dedupe, publisher, decisions, now };
 }
 
 let shared: WebhookDependencies | undefined;

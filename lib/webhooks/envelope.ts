@@ -11,14 +11,25 @@ import { parseBodyTimestamp } from './replay-window.ts';
  */
 export interface WebhookEnvelope {
   readonly webhookType: string;
+  /** Where `webhookType` came from: only `webhook_type` is signed by X-Signature-Simple. */
+  readonly webhookTypeField: 'webhook_type' | 'event';
   readonly sessionId: string | undefined;
   readonly status: string | undefined;
   readonly eventId: string | undefined;
   /** Body timestamp in unix seconds, from `timestamp`, else `created_at`. */
   readonly timestamp: number;
   readonly timestampField: 'timestamp' | 'created_at';
-  /** What replays are recognised by: `event_id`, else session (or entity) + status + type + timestamp. */
+  /**
+   * What replays of a delivery whose whole body is authenticated (V2, V1) are recognised by: `event_id`,
+   * else {@link fieldsKey}.
+   */
   readonly dedupeKey: string;
+  /**
+   * Session (or entity) + status + type + timestamp text. For a delivery authenticated by X-Signature-Simple
+   * alone this is the only key: Simple signs exactly these fields, so a key on `event_id` (unsigned) would
+   * let a replayed Simple signature with a fresh `event_id` pass as a new delivery.
+   */
+  readonly fieldsKey: string;
   /** The string `X-Signature-Simple` signs, when the body has all four fields. */
   readonly simpleMessage: string | undefined;
 }
@@ -44,7 +55,9 @@ export function readEnvelope(tree: JsonTree): WebhookEnvelope {
     throw new WebhookPayloadError('body is not a JSON object');
   }
   const body = tree as Readonly<Record<string, JsonTree>>;
-  const webhookType = text(own(body, 'webhook_type'), 64) ?? text(own(body, 'event'), 64);
+  const typeFromBody = text(own(body, 'webhook_type'), 64);
+  const webhookTypeField = typeFromBody === undefined ? 'event' : 'webhook_type';
+  const webhookType = typeFromBody ?? text(own(body, 'event'), 64);
   if (webhookType === undefined) throw new WebhookPayloadError('body has no webhook_type');
   if (!EVENT_TYPE.test(webhookType)) throw new WebhookPayloadError('webhook_type is not a plausible event name');
 
@@ -71,16 +84,14 @@ export function readEnvelope(tree: JsonTree): WebhookEnvelope {
   const subject = sessionId ?? text(entity === undefined ? undefined : own(entity, 'uuid'), 128) ?? '';
   const subjectStatus = status ?? text(entity === undefined ? undefined : own(entity, 'status'), 64) ?? '';
   const timestampText = pythonStr(own(body, timestampField)) ?? '';
-  const dedupeKey =
-    eventId !== undefined
-      ? JSON.stringify(['event_id', eventId])
-      : JSON.stringify(['fields', subject, subjectStatus, webhookType, timestampText]);
+  const fieldsKey = JSON.stringify(['fields', subject, subjectStatus, webhookType, timestampText]);
+  const dedupeKey = eventId !== undefined ? JSON.stringify(['event_id', eventId]) : fieldsKey;
 
   // Simple form: f"{timestamp}:{session_id}:{status}:{webhook_type}" with the body's own values.
   const simpleParts = [own(body, 'timestamp'), own(body, 'session_id'), own(body, 'status'), own(body, 'webhook_type')].map(pythonStr);
   const simpleMessage = simpleParts.every((p) => p !== undefined) ? simpleParts.join(':') : undefined;
 
-  return { webhookType, sessionId, status, eventId, timestamp, timestampField, dedupeKey, simpleMessage };
+  return { webhookType, webhookTypeField, sessionId, status, eventId, timestamp, timestampField, dedupeKey, fieldsKey, simpleMessage };
 }
 
 /** Own property only: a body key named `__proto__` or `constructor` is data, never the prototype's. */

@@ -53,3 +53,27 @@ export class EventPublishError extends GatewayError {
   readonly statusCode = 502;
   override readonly retryable = true;
 }
+
+/**
+ * A `webhook_type` this receiver does not know. Didit sends only the types a destination subscribes to, by
+ * exact name (§6.5), so an unknown one is a forgery or a subscription this code was not updated for:
+ * refused before the secret is decrypted (a 4xx: Didit does not retry it; subscribe only to known types).
+ */
+export class WebhookTypeError extends GatewayError {
+  readonly code = 'WEBHOOK_TYPE_UNKNOWN';
+  readonly statusCode = 400;
+  override get publicMessage(): string {
+    return 'The webhook_type of this delivery is not one this receiver handles.';
+  }
+}
+
+/**
+ * A delivery authenticated by X-Signature-Simple alone could not be completed with the authoritative
+ * decision from Didit (Didit, KMS or the network failed, or Didit does not know the session): 502 so that
+ * Didit delivers again; nothing was published and the dedupe record was released.
+ */
+export class WebhookDecisionUnavailableError extends GatewayError {
+  readonly code = 'WEBHOOK_DECISION_UNAVAILABLE';
+  readonly statusCode = 502;
+  override readonly retryable = true;
+}

@@ -1,4 +1,4 @@
-import type { SignatureForm } from './signatures.ts';
+import type { Coverage, SignatureForm } from './signatures.ts';
 
 /** EventBridge `source` of every event this receiver publishes. */
 export const EVENT_SOURCE = 'didit.webhooks';
@@ -16,7 +16,10 @@ export const DETAIL_TYPES: Readonly<Record<string, string>> = Object.freeze({
   'transaction.status.updated': 'didit.transaction.status-updated',
 });
 
-/** Types Didit may add later: accepted, logged, published under this detail-type. */
+/**
+ * What {@link detailTypeFor} answers for a type not in {@link DETAIL_TYPES}. The receiver refuses such
+ * deliveries before verifying them (WebhookTypeError): Didit sends only the types a destination subscribed to.
+ */
 export const UNKNOWN_DETAIL_TYPE = 'didit.webhook.unknown';
 
 export function detailTypeFor(webhookType: string): { detailType: string; known: boolean } {
@@ -68,8 +71,19 @@ export interface WebhookEventDetail {
   };
   readonly delivery: {
     readonly received_at: number;
+    /** The strongest form presented (every presented form verified). */
     readonly signature: SignatureForm;
+    /** `body`: every field above comes from the signed body. `envelope`: see {@link summariseSimple}. */
+    readonly authenticated: Coverage;
+    /** Where `decision` (and vendor_data, workflow_*) came from: the signed body, or Didit's API. */
+    readonly decision_source: 'delivery' | 'didit-api';
   };
+}
+
+/** What the receiver knows about how a delivery was verified. */
+export interface DeliveryMeta {
+  readonly signature: SignatureForm;
+  readonly receivedAt: number;
 }
 
 /**
@@ -102,7 +116,41 @@ const FEATURE_KEYS: ReadonlyArray<readonly [key: string, feature: string]> = [
 const MAX_RESULTS = 50;
 const MAX_RISKS = 50;
 
-export function summarise(body: unknown, meta: { signature: SignatureForm; receivedAt: number }): WebhookEventDetail {
+/** The detail of a delivery whose whole body is authenticated (X-Signature-V2 or X-Signature). */
+export function summarise(body: unknown, meta: DeliveryMeta): WebhookEventDetail {
+  return summariseFields(body, { received_at: meta.receivedAt, signature: meta.signature, authenticated: 'body', decision_source: 'delivery' });
+}
+
+/** The four fields X-Signature-Simple signs, as the envelope read them from the body. */
+export interface SimpleFields {
+  readonly webhookType: string;
+  readonly sessionId: string;
+  readonly status: string;
+  /** Body `timestamp`, unix seconds. */
+  readonly timestamp: number;
+}
+
+/**
+ * The detail of a delivery authenticated by X-Signature-Simple alone: the four fields it signs from the body,
+ * and everything else (decision, vendor_data, workflow) from `decision`, the document Didit's API returned for
+ * the session. Nothing else of the body is read: `event_id`, `previous_status`, `vendor_data`, `metadata` and
+ * the body's `decision` are unsigned there and may have been edited.
+ */
+export function summariseSimple(fields: SimpleFields, decision: Readonly<Record<string, unknown>>, meta: DeliveryMeta): WebhookEventDetail {
+  const trusted: Record<string, unknown> = {
+    webhook_type: fields.webhookType,
+    session_id: fields.sessionId,
+    status: fields.status,
+    timestamp: fields.timestamp,
+    decision,
+  };
+  for (const name of ['vendor_data', 'workflow_id', 'workflow_version', 'session_kind', 'environment']) {
+    if (Object.hasOwn(decision, name)) trusted[name] = decision[name];
+  }
+  return summariseFields(trusted, { received_at: meta.receivedAt, signature: meta.signature, authenticated: 'envelope', decision_source: 'didit-api' });
+}
+
+function summariseFields(body: unknown, delivery: WebhookEventDetail['delivery']): WebhookEventDetail {
   const b = record(body) ?? {};
   const webhookType = str(b['webhook_type'], 64) ?? str(b['event'], 64) ?? 'unknown';
   const detail: Record<string, unknown> = { schema_version: 1, webhook_type: webhookType };
@@ -144,7 +192,7 @@ export function summarise(body: unknown, meta: { signature: SignatureForm; recei
     if (Object.keys(entity).length > 0) detail['entity'] = entity;
   }
 
-  detail['delivery'] = { received_at: meta.receivedAt, signature: meta.signature };
+  detail['delivery'] = delivery;
   return detail as unknown as WebhookEventDetail;
 }
 

@@ -2,25 +2,31 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { GatewayError, PayloadTooLargeError } from '../errors.ts';
+import { GatewayError, PayloadTooLargeError, ValidationError } from '../errors.ts';
 import { errorResponder } from '../http/error-responder.ts';
 import { jsonResponse } from '../http/responses.ts';
+import type { ValidRequest } from '../http/validate-request.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import type { KeyObserver, KeyUseInfo } from '../sealed-key/sealed-key.ts';
 import { CanonicalJsonError, canonicalize, parseJsonTree, plainJson, type CanonicalForms, type JsonTree } from './canonical-json.ts';
+import { decisionRequest } from './decision.ts';
+import { onceForAll } from './dedupe.ts';
 import { sharedWebhookDependencies, type WebhookDependencies } from './dependencies.ts';
 import { readEnvelope, type WebhookEnvelope } from './envelope.ts';
-import { WebhookPayloadError, WebhookSignatureError, WebhookTimestampError } from './errors.ts';
-import { detailTypeFor, summarise } from './event-mapping.ts';
+import { WebhookPayloadError, WebhookSignatureError, WebhookTimestampError, WebhookTypeError } from './errors.ts';
+import { detailTypeFor, summarise, summariseSimple, type SimpleFields } from './event-mapping.ts';
+import type { PublishReceipt } from './publisher.ts';
 import { freshness, parseHeaderTimestamp } from './replay-window.ts';
 import {
   hasAnySignature,
-  matchSignature,
   presentedSignature,
   SIGNATURE_HEADERS,
+  strongestPresented,
+  uncheckable,
+  verifySignatures,
   type PresentedSignatures,
-  type SignatureForm,
   type SignedMessages,
+  type Verification,
 } from './signatures.ts';
 
 /** Time kept back from the Lambda deadline to answer before the runtime kills us. */
@@ -42,15 +48,22 @@ export interface WebhookHandlerOptions {
  * The Didit webhook receiver (`POST /v1/webhooks/didit`, no IAM authoriser: Didit cannot sign SigV4; the
  * HMAC signatures are the authentication).
  *
- * Order of checks — cheap and key-free first, so junk costs no KMS call:
- *  1. body present, within the size limit, UTF-8 JSON object with the envelope fields (400/413);
- *  2. `X-Timestamp` within ±tolerance, body `timestamp`/`created_at` no older than it (401);
- *  3. at least one signature header that is 64 hex characters (401);
- *  4. the webhook secret is decrypted into secure memory, the forms are tried (V2, V1 raw, Simple),
- *     and it is zeroed before anything else happens (401 when none matches);
- *  5. dedupe on `event_id` or session+status+type+timestamp (Powertools Idempotency, DynamoDB): a replay
- *     answers 200 `{status: "duplicate"}` and publishes nothing;
- *  6. one EventBridge event with an allow-listed summary; 200 `{status: "accepted"}`.
+ * Order of checks — cheap and key-free first, so a forged delivery that fails them costs no KMS call:
+ *  1. body present, within the size limit, UTF-8 JSON object with the envelope fields (400/413), and a
+ *     `webhook_type` this receiver knows (400 WEBHOOK_TYPE_UNKNOWN);
+ *  2. `X-Timestamp` (once) within ±tolerance, body `timestamp`/`created_at` no older than it (401);
+ *  3. the signature headers: at least one, each present header exactly once and 64 hex characters, each
+ *     checkable against this body (401); when Simple is the strongest one, the stage accepts Simple, the
+ *     signed `timestamp` is the one checked for freshness and `session_id` is a UUID (401/400);
+ *  4. the webhook secret is decrypted into secure memory and EVERY presented form is checked: one that does
+ *     not verify rejects the delivery whatever else verifies (401), so the strongest presented form decides
+ *     (V2 > X-Signature raw > Simple) and the secret is zeroed before anything else happens;
+ *  5. dedupe (Powertools Idempotency, DynamoDB) on authenticated fields only: `event_id`, else
+ *     session+status+type+timestamp, for a whole-body signature; session+status+type+timestamp for Simple.
+ *     A replay answers 200 `{status: "duplicate"}` and publishes nothing;
+ *  6. one EventBridge event with an allow-listed summary; 200 `{status: "accepted"}`. A Simple-only delivery
+ *     publishes its four signed fields and the decision fetched from Didit (sealed API key, one KMS Decrypt),
+ *     never the body's other fields.
  * Failures of DynamoDB or EventBridge answer 5xx so that Didit retries (it retries on 5xx and 404).
  */
 export function createWebhookHandler(options: WebhookHandlerOptions = {}) {
@@ -63,34 +76,51 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}) {
       const deps = dependencies();
       const now = deps.now() / 1000;
       const tolerance = deps.config.toleranceSeconds;
-      const headers = lowerCaseHeaders(event);
+      const headers = headerValues(event);
 
       const raw = rawBody(event, deps.config.maxBodyBytes);
       const tree = parseBody(raw);
       const envelope = readEnvelope(tree);
+      const { detailType, known } = detailTypeFor(envelope.webhookType);
+      if (!known) throw new WebhookTypeError('webhook_type is not one this receiver knows');
 
-      const headerTimestampText = headers['x-timestamp']?.trim();
+      const headerTimestampText = single(headers, 'x-timestamp', (why) => new WebhookTimestampError(`X-Timestamp ${why}`))?.trim();
       const headerTimestamp = parseHeaderTimestamp(headerTimestampText);
       if (headerTimestamp === undefined || headerTimestampText === undefined) throw new WebhookTimestampError('X-Timestamp missing or malformed');
       if (freshness(headerTimestamp, now, tolerance) !== 'fresh') throw new WebhookTimestampError('X-Timestamp outside the replay window');
       const bodyFreshness = freshness(envelope.timestamp, now, tolerance);
       if (bodyFreshness !== 'fresh') throw new WebhookTimestampError(`body ${envelope.timestampField} is ${bodyFreshness}`);
 
-      const presented: PresentedSignatures = {
-        v2: presentedSignature(headers[SIGNATURE_HEADERS.v2]),
-        v1: presentedSignature(headers[SIGNATURE_HEADERS.v1]),
-        simple: presentedSignature(headers[SIGNATURE_HEADERS.simple]),
-      };
-      if (!hasAnySignature(presented)) throw new WebhookSignatureError('no well-formed signature header');
-
+      const presented = presentedHeaders(headers);
+      if (!hasAnySignature(presented)) throw new WebhookSignatureError('no signature header');
       const messages = signedMessages(raw, tree, headerTimestampText, envelope);
-      const form = await verify(deps, messages, presented, signal);
-      if (form === undefined) throw new WebhookSignatureError('no signature matched');
+      const uncheckableReason = uncheckable(presented, messages);
+      if (uncheckableReason !== undefined) throw new WebhookSignatureError(uncheckableReason);
+      // Everything a Simple-only delivery needs is checked here too, before the secret is decrypted.
+      const decisionFor = strongestPresented(presented) === 'simple' ? simpleOnlyChecks(deps, envelope) : undefined;
 
-      const { detailType, known } = detailTypeFor(envelope.webhookType);
-      if (!known) logger.warn('unknown Didit webhook type, published as unknown', { webhookType: envelope.webhookType, detailType });
-      const detail = summarise(plainJson(tree), { signature: form, receivedAt: Math.floor(now) });
-      const outcome = await deps.dedupe.once(envelope.dedupeKey, context, () => deps.publisher.publish(detailType, detail, { abortSignal: signal }));
+      const verification = await verify(deps, messages, presented, signal);
+      if (!verification.ok) throw new WebhookSignatureError(`X-Signature${verification.failed === 'v1' ? '' : verification.failed === 'v2' ? '-V2' : '-Simple'} presented and not verified`);
+      const { form, coverage } = verification;
+
+      const meta = { signature: form, receivedAt: Math.floor(now) };
+      let dedupeKeys: string[];
+      let publish: () => Promise<PublishReceipt>;
+      if (decisionFor === undefined) {
+        const detail = summarise(plainJson(tree), meta);
+        dedupeKeys = [envelope.dedupeKey, envelope.fieldsKey];
+        publish = () => deps.publisher.publish(detailType, detail, { abortSignal: signal });
+      } else {
+        // Only the four signed fields are read from the body; the decision is Didit's own, fetched after the
+        // dedupe claim so that a replay costs no Didit call and no second KMS Decrypt.
+        dedupeKeys = [envelope.fieldsKey];
+        publish = async () => {
+          const decision = await deps.decisions.fetch(decisionFor.request, { context, signal, requestId: event.requestContext?.requestId });
+          const detail = summariseSimple(decisionFor.fields, decision, meta);
+          return deps.publisher.publish(detailType, detail, { abortSignal: signal });
+        };
+      }
+      const outcome = await onceForAll(deps.dedupe, dedupeKeys, context, publish);
 
       metrics.addMetric(outcome.duplicate ? 'WebhookDuplicate' : 'WebhookAccepted', MetricUnit.Count, 1);
       metrics.addMetric(`WebhookSignature_${form}`, MetricUnit.Count, 1);
@@ -99,8 +129,10 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}) {
         detailType,
         sessionId: envelope.sessionId,
         status: envelope.status,
-        eventId: envelope.eventId,
+        // Unsigned in a Simple-only delivery: not worth a log line then.
+        eventId: coverage === 'body' ? envelope.eventId : undefined,
         signature: form,
+        authenticated: coverage,
         duplicate: outcome.duplicate,
         eventBridgeEventId: outcome.receipt.eventId,
         latencyMs: Math.round((performance.now() - started) * 10) / 10,
@@ -141,13 +173,13 @@ async function verify(
   messages: SignedMessages,
   presented: PresentedSignatures,
   signal: AbortSignal,
-): Promise<SignatureForm | undefined> {
-  const form = await verifyOnce(deps, messages, presented, signal);
-  if (form !== undefined) return form;
+): Promise<Verification> {
+  const first = await verifyOnce(deps, messages, presented, signal);
+  if (first.ok) return first;
   const cached = await deps.secretSource.get({ abortSignal: signal });
-  if (deps.now() - cached.fetchedAt < ROTATION_RECHECK_AGE_MS) return undefined;
+  if (deps.now() - cached.fetchedAt < ROTATION_RECHECK_AGE_MS) return first;
   const fresh = await deps.secretSource.refresh({ abortSignal: signal });
-  if (fresh.fingerprint === cached.fingerprint) return undefined;
+  if (fresh.fingerprint === cached.fingerprint) return first;
   logger.info('webhook secret ciphertext changed since it was cached: verifying again', { ciphertextFingerprint: fresh.fingerprint });
   return verifyOnce(deps, messages, presented, signal);
 }
@@ -158,7 +190,7 @@ async function verifyOnce(
   messages: SignedMessages,
   presented: PresentedSignatures,
   signal: AbortSignal,
-): Promise<SignatureForm | undefined> {
+): Promise<Verification> {
   let use: KeyUseInfo | undefined;
   const observer: KeyObserver = {
     decrypted: (info) => {
@@ -170,10 +202,12 @@ async function verifyOnce(
     },
   };
   let outcome = 'error';
+  let failed: string | undefined;
   try {
-    const form = await deps.secret.withKey(async (secret) => matchSignature(secret.bytes(), messages, presented), { abortSignal: signal, observer });
-    outcome = form === undefined ? 'no_match' : `matched_${form}`;
-    return form;
+    const result = await deps.secret.withKey(async (secret) => verifySignatures(secret.bytes(), messages, presented), { abortSignal: signal, observer });
+    outcome = result.ok ? `matched_${result.form}` : 'no_match';
+    failed = result.ok ? undefined : result.failed;
+    return result;
   } finally {
     if (use !== undefined) {
       logger.info('didit webhook secret use', {
@@ -184,6 +218,8 @@ async function verifyOnce(
         secretVersionId: use.secretVersionId,
         kmsLatencyMs: Math.round(use.kmsLatencyMs * 10) / 10,
         outcome,
+        // Which presented header did not verify (every presented one must).
+        failedSignature: failed,
       });
     }
   }
@@ -233,13 +269,64 @@ function parseBody(raw: Buffer): JsonTree {
   }
 }
 
-function lowerCaseHeaders(event: APIGatewayProxyEvent): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
-  for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) {
-    if (values !== undefined && values.length > 0) out[name.toLowerCase()] = values[0];
-  }
-  for (const [name, value] of Object.entries(event.headers ?? {})) {
-    if (value !== undefined) out[name.toLowerCase()] = value;
-  }
+/** Every value of every header, by lower-case name (API Gateway's `headers` repeats the last of `multiValueHeaders`). */
+function headerValues(event: APIGatewayProxyEvent): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (name: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    const key = name.toLowerCase();
+    const values = out.get(key) ?? [];
+    if (!values.includes(value)) values.push(value);
+    out.set(key, values);
+  };
+  for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) for (const value of values ?? []) add(name, value);
+  for (const [name, value] of Object.entries(event.headers ?? {})) add(name, value);
   return out;
+}
+
+/** The one value of a header; two different values of a header that authenticates are ambiguous: refused. */
+function single(headers: Map<string, string[]>, name: string, refuse: (why: string) => Error): string | undefined {
+  const values = headers.get(name);
+  if (values === undefined || values.length === 0) return undefined;
+  if (values.length > 1) throw refuse('sent more than once with different values');
+  return values[0];
+}
+
+/**
+ * The signature headers, in their one accepted shape (64 hex characters). A header that is present but not
+ * in that shape is a presented signature that cannot verify: it rejects the delivery here, before any KMS
+ * call, rather than being skipped in favour of a weaker form.
+ */
+function presentedHeaders(headers: Map<string, string[]>): PresentedSignatures {
+  const read = (name: string): Buffer | undefined => {
+    const value = single(headers, name, (why) => new WebhookSignatureError(`${name} ${why}`));
+    if (value === undefined) return undefined;
+    const signature = presentedSignature(value);
+    if (signature === undefined) throw new WebhookSignatureError(`${name} is not 64 hex characters`);
+    return signature;
+  };
+  return { v2: read(SIGNATURE_HEADERS.v2), v1: read(SIGNATURE_HEADERS.v1), simple: read(SIGNATURE_HEADERS.simple) };
+}
+
+/**
+ * The key-free checks of a delivery that only X-Signature-Simple will authenticate: allowed in this stage,
+ * its freshness checked on the signed `timestamp` field (not on an unsigned `created_at`), and a session id
+ * Didit's decision route accepts. Returns what the decision fetch and the summary need.
+ */
+function simpleOnlyChecks(deps: WebhookDependencies, envelope: WebhookEnvelope): { request: ValidRequest; fields: SimpleFields } {
+  if (!deps.config.acceptSimple) throw new WebhookSignatureError('signed by X-Signature-Simple only, which this stage does not accept (WEBHOOK_ACCEPT_SIMPLE=false)');
+  const { sessionId, status } = envelope;
+  // Every field published or checked must be the one Simple signed: `timestamp` (not `created_at`), and
+  // `webhook_type` (not the entity envelope's `event`).
+  if (envelope.timestampField !== 'timestamp' || envelope.webhookTypeField !== 'webhook_type' || sessionId === undefined || status === undefined) {
+    throw new WebhookSignatureError('signed by X-Signature-Simple only, without the signed fields to check freshness on');
+  }
+  let request: ValidRequest;
+  try {
+    request = decisionRequest(sessionId);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new WebhookPayloadError('session_id is not a Didit session id', { cause: err });
+    throw err;
+  }
+  return { request, fields: { webhookType: envelope.webhookType, sessionId, status, timestamp: envelope.timestamp } };
 }

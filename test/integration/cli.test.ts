@@ -54,6 +54,7 @@ function cliEnv(): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     AWS_ENDPOINT_URL: em.endpoint,
+    DIDIT_LOCAL_EMULATOR: '1',
     AWS_REGION: em.region,
     AWS_ACCESS_KEY_ID: em.credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey,

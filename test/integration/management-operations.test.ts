@@ -444,6 +444,28 @@ describe('webhook destinations', () => {
       expect(body(plain).sealed_secret).toBeUndefined();
     });
 
+    // Issue 8, finding 2: before, a non-JSON answer skipped redaction and went out as base64, secret included.
+    it('an answer that is not JSON: 502 DIDIT_BAD_RESPONSE, nothing sealed, the secret nowhere (with or without seal=true)', async () => {
+      const secret = randomBytes(32).toString('base64url');
+      const raw = `<html>created uuid=0b0c3f43 secret_shared_key=${secret}</html>`;
+      for (const query of [undefined, { seal: 'true' }]) {
+        sandbox.reset();
+        logs = [];
+        sandbox.inject({ fault: { kind: 'status', status: 201, body: raw }, pathPrefix: '/v3/webhook/destinations/' });
+        const res = await createDestination(NEW, query);
+        expect(res.statusCode, JSON.stringify(query)).toBe(502);
+        expect(res.isBase64Encoded).toBeFalsy();
+        expect(body(res).error).toMatchObject({ code: 'DIDIT_BAD_RESPONSE' });
+        expect(sandbox.received).toHaveLength(1);
+        for (const text of [res.body, logs.join('')]) {
+          expect(text).not.toContain(secret);
+          expect(text).not.toContain(Buffer.from(raw).toString('base64').slice(8, 48));
+        }
+        expect(logs.join('')).toContain('withheld');
+        expect(logs.join('')).not.toContain('webhook secret sealed');
+      }
+    });
+
     it('without WEBHOOK_SECRET_SECRET_ID: a typed 500 that says nothing of the secret', async () => {
       const created = body(await createDestination());
       delete process.env['WEBHOOK_SECRET_SECRET_ID'];

@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateEventBusCommand,
@@ -22,18 +24,26 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { provisionSealedKey, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
+import { validateStructured } from '../../lib/http/validate-request.ts';
+import { createSession } from '../../lib/operations/sessions.ts';
+import { loadConfig } from '../../lib/runtime/config.ts';
+import { createDependencies, type GatewayDependencies } from '../../lib/runtime/dependencies.ts';
+import { executeOperation } from '../../lib/runtime/execute-operation.ts';
 import { loadWebhookConfig, type WebhookConfig } from '../../lib/webhooks/config.ts';
 import { createWebhookDependencies, type WebhookDependencies } from '../../lib/webhooks/dependencies.ts';
 import type { WebhookEventDetail } from '../../lib/webhooks/event-mapping.ts';
 import { createWebhookHandler } from '../../lib/webhooks/handler.ts';
 import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/webhooks/idempotency-table.ts';
+import { startSandbox, type Sandbox, type SessionStatus } from '../sandbox/index.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
 import { SENSITIVE_MARKERS, sessionStatusPayload, signDelivery, webhookEvent, webhookSecret, type SignerForm } from '../sandbox/webhook-signer.ts';
 
 // The webhook receiver end to end on the emulators: sealed secret (Secrets Manager + KMS with the
 // `didit-webhook-secret` context) → verification → Powertools idempotency on DynamoDB → EventBridge bus →
-// rule → SQS queue, read back here.
+// rule → SQS queue, read back here. A delivery signed by X-Signature-Simple alone is completed with the
+// decision from the Didit sandbox (sealed API key, `didit-api-key` context). KMS is reached through a
+// counting forwarder (AWS_ENDPOINT_URL_KMS), so the tests count the Decrypt calls the emulator receives.
 
 const em = testEmulator();
 const dynamoEndpoint = testDynamoDbEndpoint();
@@ -48,6 +58,12 @@ const names = {
 const clientConfig = (endpoint: string) => ({ endpoint, region: em.region, credentials: { ...em.credentials }, maxAttempts: 3 });
 
 const secret = webhookSecret();
+let sandbox: Sandbox;
+let apiKeySealed: SealedKeyResources;
+let gateway: GatewayDependencies;
+let kmsForwarder: Server;
+/** `X-Amz-Target` operations (Decrypt, …) the emulator received through the forwarder, in order. */
+const kmsCalls: string[] = [];
 let sealed: SealedKeyResources;
 let wrongPurpose: SealedKeyResources | undefined;
 let dynamodb: DynamoDBClient;
@@ -84,7 +100,33 @@ beforeAll(async () => {
   secretsManager = new SecretsManagerClient(clientConfig(em.endpoint));
   sqs = new SQSClient(clientConfig(em.endpoint));
 
+  // Every KMS request of the clients built below goes through here to the emulator, counted by operation.
+  kmsForwarder = createServer((req, res) => {
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string') kmsCalls.push(target.replace(/^TrentService\./, ''));
+    const upstream = httpRequest(new URL(req.url ?? '/', em.endpoint), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => kmsForwarder.listen(0, '127.0.0.1', resolve));
+  process.env['AWS_ENDPOINT_URL_KMS'] = `http://127.0.0.1:${(kmsForwarder.address() as AddressInfo).port}`;
+
   sealed = await provisionSealedKey(em, { stage: STAGE, apiKey: secret, purpose: 'didit-webhook-secret' });
+  sandbox = await startSandbox();
+  apiKeySealed = await provisionSealedKey(em, { stage: STAGE, apiKey: sandbox.apiKey });
+  gateway = createDependencies(
+    loadConfig({
+      STAGE,
+      SEALED_KEY_SECRET_ID: apiKeySealed.secretId,
+      KMS_KEY_ID: apiKeySealed.kmsKeyArn,
+      DIDIT_BASE_URL: sandbox.url,
+      DIDIT_CA_FILE: sandbox.caFile,
+      AWS_REGION: em.region,
+    }),
+  );
   await createIdempotencyTable(dynamodb, names.table);
 
   const bus = await eventBridge.send(new CreateEventBusCommand({ Name: names.bus }));
@@ -112,7 +154,7 @@ beforeAll(async () => {
   await eventBridge.send(new PutTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Targets: [{ Id: 'queue', Arn: queueArn }] }));
   expect(bus.EventBusArn).toContain(names.bus);
 
-  deps = createWebhookDependencies(config(), { dynamodb, eventBridge, secretsManager });
+  deps = createWebhookDependencies(config(), { dynamodb, eventBridge, secretsManager, gateway });
 
   for (const stream of [process.stdout, process.stderr]) {
     const write = stream.write.bind(stream);
@@ -133,6 +175,10 @@ afterAll(async () => {
   if (dynamodb) await deleteIdempotencyTable(dynamodb, names.table);
   if (sealed) await teardownSealedKey(em, sealed);
   if (wrongPurpose) await teardownSealedKey(em, wrongPurpose);
+  if (apiKeySealed) await teardownSealedKey(em, apiKeySealed);
+  await sandbox?.close();
+  delete process.env['AWS_ENDPOINT_URL_KMS'];
+  await new Promise<void>((resolve) => (kmsForwarder ? kmsForwarder.close(() => resolve()) : resolve()));
   for (const c of [dynamodb, eventBridge, secretsManager, sqs]) c?.destroy();
 });
 
@@ -147,6 +193,26 @@ const sign = (payload: unknown, forms?: SignerForm[], extra: { headerTimestamp?:
   signDelivery({ secret: extra.secret ?? secret, payload, forms, headerTimestamp: extra.headerTimestamp, indent: extra.indent });
 const body = (r: APIGatewayProxyResult) => JSON.parse(r.body) as Record<string, any>;
 const now = () => Math.floor(Date.now() / 1000);
+
+/** A session in the Didit sandbox, moved to `status`: what its decision route then answers. */
+async function sandboxSession(status: SessionStatus, vendorData: string): Promise<string> {
+  const valid = validateStructured(createSession, { body: { workflow_id: randomUUID(), vendor_data: vendorData } });
+  const { json } = await executeOperation(createSession, valid, {
+    deps: gateway,
+    signal: new AbortController().signal,
+    deadline: Date.now() + 10_000,
+    timeoutMs: 10_000,
+    caller: 'test',
+    lambdaRequestId: randomUUID(),
+    sourceRequestId: undefined,
+  });
+  const sessionId = (json as { session_id: string }).session_id;
+  sandbox.setSessionStatus(sessionId, status);
+  return sessionId;
+}
+
+const decisionFetches = () => sandbox.count({ method: 'GET', pathPrefix: '/v3/session/' });
+const kmsDecrypts = () => kmsCalls.filter((op) => op === 'Decrypt').length;
 
 interface ReceivedEvent {
   source: string;
@@ -224,8 +290,12 @@ describe('webhook receiver on the emulators', () => {
       [['v2-timestamped'], false, 'v2-timestamped'],
       [['v2-ascii'], false, 'v2-ascii'],
     ];
-    for (const [forms, base64, form] of cases) {
-      const res = await deliver(webhookEvent(sign(sessionStatusPayload({ vendorData: 'Zoë' }), forms, { indent: 1 }), { base64 }));
+    // One sandbox session (Simple-only deliveries fetch its decision); one timestamp per case, so that
+    // none is a replay of another (session + status + type + timestamp).
+    const sessionId = await sandboxSession('Approved', 'Zoë');
+    const t0 = now();
+    for (const [i, [forms, base64, form]] of cases.entries()) {
+      const res = await deliver(webhookEvent(sign(sessionStatusPayload({ sessionId, vendorData: 'Zoë', timestamp: t0 - i }), forms, { indent: 1 }), { base64 }));
       expect(res.statusCode, form).toBe(200);
       expect(body(res)).toEqual({ status: 'accepted' });
     }
@@ -258,13 +328,13 @@ describe('webhook receiver on the emulators', () => {
     }
   });
 
-  it('an unknown webhook_type is accepted and published as didit.webhook.unknown', async () => {
+  it('an unknown webhook_type is refused (400) before the secret is decrypted, and publishes nothing', async () => {
+    const before = kmsDecrypts();
     const res = await deliver(webhookEvent(sign(sessionStatusPayload({ webhookType: 'session.teleported' }), ['v2'])));
-    expect(body(res)).toEqual({ status: 'accepted' });
-    const [event, ...more] = await receiveEvents(1);
-    expect(more).toEqual([]);
-    expect(event!['detail-type']).toBe('didit.webhook.unknown');
-    expect(event!.detail.webhook_type).toBe('session.teleported');
+    expect(res.statusCode).toBe(400);
+    expect(body(res).error.code).toBe('WEBHOOK_TYPE_UNKNOWN');
+    expect(kmsDecrypts()).toBe(before);
+    expect(await receiveEvents(0, 2_000)).toEqual([]);
   });
 
   it('when EventBridge fails, answers 5xx (Didit retries) and forgets the attempt, so the retry publishes', async () => {
@@ -292,6 +362,111 @@ describe('webhook receiver on the emulators', () => {
     expect(res.statusCode).toBe(500);
     expect(body(res).error.code).toBe('INTERNAL');
     expect(logs.join('')).toContain('KMS_INVALID_CIPHERTEXT');
+  });
+
+  // Issue 8, finding 1: the strongest presented signature decides; Simple authenticates four fields only.
+  it('a Simple signature replayed with an edited decision, event_id and vendor_data publishes nothing new; a wrong V2 or raw signature next to it is 401', async () => {
+    const sessionId = await sandboxSession('Declined', 'customer-42');
+    const payload = sessionStatusPayload({ sessionId, status: 'Declined', eventId: randomUUID(), vendorData: 'customer-42' });
+    const genuine = sign(payload);
+    expect(body(await deliver(webhookEvent(genuine)))).toEqual({ status: 'accepted' });
+
+    const decision = structuredClone(payload['decision']) as Record<string, any>;
+    decision['status'] = 'Approved';
+    decision['face_matches'][0].status = 'Approved';
+    const edited = () => JSON.stringify({ ...payload, decision, event_id: randomUUID(), vendor_data: 'attacker-account' });
+    const { 'X-Signature-V2': v2, 'X-Signature': v1, ...simpleOnly } = genuine.headers;
+    expect(v2 && v1).toBeTruthy();
+    const fetchesBefore = decisionFetches();
+    for (let i = 0; i < 2; i++) {
+      const replay = await deliver(webhookEvent({ body: edited(), headers: simpleOnly }));
+      expect(body(replay)).toEqual({ status: 'duplicate' });
+    }
+    const wrongs: Array<Record<string, string>> = [{ 'X-Signature-V2': '0'.repeat(64) }, { 'X-Signature': 'f'.repeat(64) }, { 'X-Signature-V2': v2! }];
+    for (const wrong of wrongs) {
+      const res = await deliver(webhookEvent({ body: edited(), headers: { ...simpleOnly, ...wrong } }));
+      expect(res.statusCode).toBe(401);
+      expect(body(res).error.code).toBe('WEBHOOK_SIGNATURE_INVALID');
+    }
+    expect(decisionFetches()).toBe(fetchesBefore);
+    const events = await receiveEvents(1);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.detail).toMatchObject({ session_id: sessionId, vendor_data: 'customer-42', decision: { status: 'Declined' }, delivery: { signature: 'v2' } });
+  });
+
+  it('a Simple-only delivery publishes the four signed fields and the decision from Didit (one KMS Decrypt of the API key), not its body', async () => {
+    const sessionId = await sandboxSession('Declined', 'customer-7');
+    const payload = sessionStatusPayload({ sessionId, status: 'Declined', vendorData: 'customer-7' });
+    const genuine = sign(payload, ['simple']);
+    const decision = structuredClone(payload['decision']) as Record<string, any>;
+    decision['status'] = 'Approved';
+    const forgedBody = JSON.stringify({ ...payload, decision, event_id: 'forged-event', vendor_data: 'attacker-account', previous_status: 'Approved' });
+    const fetchesBefore = decisionFetches();
+    const decryptsBefore = kmsDecrypts();
+    logs = [];
+    const res = await deliver(webhookEvent({ body: forgedBody, headers: genuine.headers }));
+    expect(res.statusCode).toBe(200);
+    expect(body(res)).toEqual({ status: 'accepted' });
+    expect(decisionFetches() - fetchesBefore).toBe(1);
+    // The webhook secret (verification) and the API key (the decision): one Decrypt each.
+    expect(kmsDecrypts() - decryptsBefore).toBe(2);
+    const audits = logs.filter((l) => l.includes('"audit":"didit-key-use"')).map((l) => JSON.parse(l) as Record<string, any>);
+    expect(audits).toHaveLength(1);
+    expect(audits[0]).toMatchObject({ operation: 'retrieveDecision', caller: 'didit-webhook', outcome: 'success', encryptionContext: { purpose: 'didit-api-key' } });
+
+    const [event, ...more] = await receiveEvents(1);
+    expect(more).toEqual([]);
+    expect(event!.detail).toMatchObject({
+      webhook_type: 'status.updated',
+      session_id: sessionId,
+      status: 'Declined',
+      timestamp: payload['timestamp'],
+      vendor_data: 'customer-7',
+      decision: { status: 'Declined' },
+      delivery: { signature: 'simple', authenticated: 'envelope', decision_source: 'didit-api' },
+    });
+    expect(event!.detail.event_id).toBeUndefined();
+    expect(event!.detail.previous_status).toBeUndefined();
+    expect(JSON.stringify(event)).not.toContain('attacker-account');
+    expect(JSON.stringify(event)).not.toContain('Approved');
+  });
+
+  it('Simple acceptance off: a Simple-only delivery is 401, with no KMS call and no Didit call', async () => {
+    const strict = createWebhookDependencies(config({ WEBHOOK_ACCEPT_SIMPLE: 'false' }), { dynamodb, eventBridge, secretsManager, gateway });
+    const sessionId = await sandboxSession('Approved', 'customer-8');
+    const [fetchesBefore, decryptsBefore] = [decisionFetches(), kmsDecrypts()];
+    const res = await deliver(webhookEvent(sign(sessionStatusPayload({ sessionId }), ['simple'])), strict);
+    expect(res.statusCode).toBe(401);
+    expect([decisionFetches() - fetchesBefore, kmsDecrypts() - decryptsBefore]).toEqual([0, 0]);
+  });
+
+  // Issue 8, finding 5 (webhook part): a forged delivery that fails a key-free check costs no KMS call.
+  it('forged deliveries failing the key-free checks reach neither KMS nor Didit', async () => {
+    const good = sessionStatusPayload({ sessionId: await sandboxSession('Approved', 'customer-9') });
+    const wrong = 'e'.repeat(64);
+    const headers = (extra: Record<string, string>) => ({ 'Content-Type': 'application/json', 'X-Timestamp': String(now()), ...extra });
+    const forged: Array<[string, APIGatewayProxyEvent, number]> = [
+      ['oversized', webhookEvent({ body: JSON.stringify({ ...good, pad: 'x'.repeat(2 * 1024 * 1024) }), headers: headers({ 'X-Signature-V2': wrong }) }), 413],
+      ['not JSON', webhookEvent({ body: '{"webhook_type":', headers: headers({ 'X-Signature-V2': wrong }) }), 400],
+      ['unknown webhook_type', webhookEvent({ body: JSON.stringify({ ...good, webhook_type: 'session.teleported' }), headers: headers({ 'X-Signature-V2': wrong }) }), 400],
+      ['stale X-Timestamp', webhookEvent({ body: JSON.stringify(good), headers: headers({ 'X-Timestamp': String(now() - 3_600), 'X-Signature-V2': wrong }) }), 401],
+      ['stale body timestamp', webhookEvent({ body: JSON.stringify({ ...good, timestamp: now() - 3_600 }), headers: headers({ 'X-Signature-V2': wrong }) }), 401],
+      ['no signature header', webhookEvent({ body: JSON.stringify(good), headers: headers({}) }), 401],
+      ['malformed signature next to a well-formed one', webhookEvent({ body: JSON.stringify(good), headers: headers({ 'X-Signature-V2': 'not-hex', 'X-Signature-Simple': wrong }) }), 401],
+      ['Simple-only, session_id not a UUID', webhookEvent({ body: JSON.stringify({ ...good, session_id: 'sess-1' }), headers: headers({ 'X-Signature-Simple': wrong }) }), 400],
+    ];
+    const [fetchesBefore, decryptsBefore] = [decisionFetches(), kmsDecrypts()];
+    for (const [name, event, status] of forged) {
+      const res = await deliver(event);
+      expect(res.statusCode, name).toBe(status);
+    }
+    expect(kmsDecrypts() - decryptsBefore).toBe(0);
+    expect(decisionFetches() - fetchesBefore).toBe(0);
+    // The same forgery with well-formed, fresh headers gets as far as one Decrypt of the webhook secret.
+    expect((await deliver(webhookEvent({ body: JSON.stringify(good), headers: headers({ 'X-Signature-V2': wrong }) }))).statusCode).toBe(401);
+    expect(kmsDecrypts() - decryptsBefore).toBe(1);
+    expect(decisionFetches() - fetchesBefore).toBe(0);
+    expect(await receiveEvents(0, 2_000)).toEqual([]);
   });
 
   it('the webhook secret never appears in the logs (ASCII, base64, hex)', () => {

@@ -57,6 +57,7 @@ async function startChild(mode: 'product' | 'naive'): Promise<{ child: Child; ou
       PATH: process.env['PATH'],
       RESIDUE_MODE: mode,
       AWS_ENDPOINT_URL: em.endpoint,
+      DIDIT_LOCAL_EMULATOR: '1',
       AWS_REGION: em.region,
       AWS_ACCESS_KEY_ID: em.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey,

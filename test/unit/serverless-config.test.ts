@@ -96,14 +96,26 @@ describe('serverless.yml and the operation table', () => {
     expect(Object.values(OPERATIONS).map((s) => s.route.path as string)).not.toContain(DOCS_FUNCTION.route.path);
   });
 
-  it('the webhook receiver: POST /v1/webhooks/didit WITHOUT authoriser (HMAC), 10 s, secret/table/bus by reference', () => {
+  it('the webhook receiver: POST /v1/webhooks/didit WITHOUT authoriser (HMAC), 10 s, secrets/table/bus by reference', () => {
     const fn = functions[WEBHOOK_FUNCTION.name]!;
     expect(fn.handler).toBe('functions/webhook.handler');
     expect(fn.timeout).toBe(10);
     expect(fn.events).toEqual([{ http: { method: 'post', path: '/v1/webhooks/didit' } }]);
+    // The sealed API key and Didit's URL: the decision fetch of a Simple-only delivery (lib/webhooks/decision.ts).
     expect(Object.keys(fn.environment ?? {}).sort()).toEqual(
-      ['CIPHERTEXT_TTL_SECONDS', 'EVENT_BUS_NAME', 'IDEMPOTENCY_TABLE', 'KMS_KEY_ID', 'WEBHOOK_SECRET_SECRET_ID'].sort(),
+      [
+        'CIPHERTEXT_TTL_SECONDS',
+        'DIDIT_BASE_URL',
+        'DIDIT_CA_FILE',
+        'EVENT_BUS_NAME',
+        'IDEMPOTENCY_TABLE',
+        'KMS_KEY_ID',
+        'SEALED_KEY_SECRET_ID',
+        'WEBHOOK_ACCEPT_SIMPLE',
+        'WEBHOOK_SECRET_SECRET_ID',
+      ].sort(),
     );
+    expect(fn.environment?.['WEBHOOK_ACCEPT_SIMPLE']).toBe('${param:webhookAcceptSimple}');
     expect(Object.values(OPERATIONS).map((s) => s.route.path as string)).not.toContain(WEBHOOK_FUNCTION.route.path);
   });
 

@@ -5,13 +5,17 @@ import { ConnectionPool } from '../../lib/transport/pool.ts';
 import { WireError, type WireRequest } from '../../lib/transport/connection.ts';
 import { originOf } from '../../lib/transport/origin.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
+import { ResponseFramingError, ResponseReader } from '../../lib/transport/response-reader.ts';
+
+const FIRST = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}';
+const TWO_RESPONSES = `${FIRST}HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond`;
 
 // The keep-alive transport against a plain local HTTP server (TLS is covered by the integration tests).
 let server: Server;
 let url: string;
 const sockets = new Set<Socket>();
 let requests = 0;
-let mode: 'ok' | 'chunked' | 'big' | 'garbage' | 'slow' = 'ok';
+let mode: 'ok' | 'chunked' | 'big' | 'garbage' | 'slow' | 'two' = 'ok';
 
 beforeAll(async () => {
   server = createServer({ keepAliveTimeout: 10_000 }, (req, res) => {
@@ -20,6 +24,8 @@ beforeAll(async () => {
     req.on('end', () => {
       if (mode === 'slow') return void setTimeout(() => res.end('late'), 500);
       if (mode === 'garbage') return void req.socket.end('HTTP/1.1 OK nonsense\r\n\r\n');
+      // Two responses to one request, in one write: the second must never be read as an answer.
+      if (mode === 'two') return void req.socket.write(`${TWO_RESPONSES}`);
       if (mode === 'big') return void res.end(Buffer.alloc(2048, 0x61));
       if (mode === 'chunked') {
         res.write('{"a":');
@@ -155,6 +161,65 @@ describe('ConnectionPool', () => {
     const res = await p.send(request({ head: owner.bytes(), headOwner: owner }), { idempotent: false });
     expect(res.status).toBe(200);
     expect(owner.disposed).toBe(true);
+    p.close();
+  });
+});
+
+// Issue 8, finding 5: bytes after a complete response are a protocol error, never a second response.
+describe('ResponseReader and trailing bytes', () => {
+  it('refuses a second response in the same read, with one secure sink that discard() frees', () => {
+    const allocated: SecureBuffer[] = [];
+    const alloc = SecureBuffer.alloc.bind(SecureBuffer);
+    SecureBuffer.alloc = (size: number) => {
+      const b = alloc(size);
+      allocated.push(b);
+      return b;
+    };
+    try {
+      const reader = new ResponseReader({ maxBodyBytes: 1024, sink: 'secure' });
+      expect(() => reader.push(Buffer.from(TWO_RESPONSES))).toThrow(ResponseFramingError);
+      reader.discard();
+      expect(allocated).toHaveLength(1);
+      expect(allocated[0]!.disposed).toBe(true);
+    } finally {
+      SecureBuffer.alloc = alloc;
+    }
+  });
+
+  it('refuses any trailing byte, even one that does not make a response yet', () => {
+    for (const tail of ['H', 'HTTP/1.1 200', '\r\n', 'x']) {
+      const reader = new ResponseReader({ maxBodyBytes: 1024, sink: 'plain' });
+      expect(() => reader.push(Buffer.from(FIRST + tail)), JSON.stringify(tail)).toThrow(ResponseFramingError);
+      expect(reader.complete).toBe(false);
+    }
+    // Chunked framing too.
+    const chunked = new ResponseReader({ maxBodyBytes: 1024, sink: 'plain' });
+    expect(() => chunked.push(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\nHTTP'))).toThrow(ResponseFramingError);
+  });
+
+  it('still reads one response split over many reads, and its exact bytes', () => {
+    const reader = new ResponseReader({ maxBodyBytes: 1024, sink: 'plain' });
+    for (const byte of Buffer.from(FIRST)) reader.push(Buffer.from([byte]));
+    expect(reader.complete).toBe(true);
+    expect(reader.take().body.toString()).toBe('{}');
+    expect(() => reader.push(Buffer.from('H'))).toThrow(ResponseFramingError);
+  });
+
+  it('the pool never hands out the second response and closes that connection', async () => {
+    const p = pool();
+    mode = 'two';
+    const outcome = await p.send(request(), { idempotent: false }).then(
+      (r) => r.body.toString(),
+      (e: unknown) => e,
+    );
+    // Read in one piece (the usual case on loopback): a framing error. Split: the first answer, then the
+    // trailing bytes arrive on an idle connection, which is closed. Never the second response.
+    if (typeof outcome === 'string') expect(outcome).toBe('{}');
+    else expect(outcome).toBeInstanceOf(WireError);
+    mode = 'ok';
+    await new Promise((r) => setImmediate(r));
+    expect(JSON.parse((await p.send(request(), { idempotent: true })).body.toString())).toEqual({ n: 2 });
+    expect(p.stats.connectionsOpened).toBe(2);
     p.close();
   });
 });

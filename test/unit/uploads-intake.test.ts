@@ -283,6 +283,18 @@ describe('onUpload: final failures (stored, objects deleted, failed event, Didit
     expect(fake.published[0]!.issues).toEqual([{ field: 'user_image', message: 'was not uploaded for this upload (x-amz-meta-upload-id)' }]);
   });
 
+  it('a manifest field named __proto__, constructor or prototype is refused, never dropped, and Didit is not called (issue 8, finding 3)', async () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const at = { ...liveness, uploadId: `aaaaaaaa-bbbb-4ccc-8ddd-${name === '__proto__' ? '1' : name === 'constructor' ? '2' : '3'}eeeeeeeeeee` };
+      // JSON.parse makes the name an own key, as it is in the bytes a caller uploads.
+      const event = upload(at, { user_image: JPEG }, JSON.parse(`{"${name}":"x"}`) as Manifest['fields']);
+      expect(fake.objects.get(manifestKey(at))!.body.toString('utf8'), name).toContain(`"${name}":"x"`);
+      const [result] = await run(event);
+      expect(result, name).toMatchObject({ status: 'failed', errorCode: 'MANIFEST_INVALID' });
+      expect(fake.diditCalls, name).toEqual([]);
+    }
+  });
+
   it('a manifest that is not JSON, or over 64 KB, is MANIFEST_INVALID without reading a file', async () => {
     const stored = put(manifestKey(liveness), Buffer.from('{"version":1,'));
     expect((await run(s3Event(manifestKey(liveness), stored)))[0]).toMatchObject({ status: 'failed', errorCode: 'MANIFEST_INVALID' });

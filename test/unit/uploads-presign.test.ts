@@ -62,6 +62,14 @@ describe('POST /v1/uploads: what is checked before anything is signed', () => {
     expect(issuesOf({ ...JPEG_REQUEST, bucket: 'mine' })).toEqual(['bucket']);
   });
 
+  it('prototype-named keys anywhere are refused, not silently dropped (issue 8, finding 3)', () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const text = JSON.stringify(JPEG_REQUEST).replace('"minimum_age"', `"${name}":{"x":1},"minimum_age"`);
+      expect(issuesOf(JSON.parse(text)), name).toEqual(['body']);
+      expect(issuesOf(JSON.parse(`{"${name}":1,${JSON.stringify(JPEG_REQUEST).slice(1)}`)), name).toEqual(['body']);
+    }
+  });
+
   it('files against the rules: known field once, allowed type, size within the limit, required ones present', () => {
     expect(
       issuesOf({

@@ -265,3 +265,71 @@ describe('validateStructured (queues, events, uploads)', () => {
     expect((caught as ValidationError).issues.map((i) => i.field).sort()).toEqual(['front_image', 'selfie']);
   });
 });
+
+// Issue 8, finding 3: a caller-supplied name must never reach Object.prototype (a 500 before the fix).
+describe('prototype-named fields', () => {
+  const RESERVED = ['__proto__', 'constructor', 'prototype'];
+  const raw = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+    apiEvent({ method: 'POST', path: '/', headers, body });
+  const reservedIssue = (issues: Record<string, string>) => Object.values(issues).some((m) => /__proto__, constructor or prototype/.test(m));
+
+  it('are a 400 in the JSON-with-base64 form of every multipart operation', async () => {
+    const multipart = Object.values(OPERATIONS).filter((spec) => spec.body === 'multipart');
+    expect(multipart.length).toBeGreaterThan(0);
+    for (const spec of multipart) {
+      for (const name of RESERVED) {
+        const issues = await issuesOf(validateRequest(spec, raw(`{"${name}":"AAAA"}`)));
+        expect(reservedIssue(issues), `${spec.name} ${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('are a 400 in JSON bodies at any depth, in query and path names, and as multipart part names', async () => {
+    for (const name of RESERVED) {
+      const nested = `{"workflow_id":"${WORKFLOW}","metadata":{"a":[{"${name}":{"x":1}}]}}`;
+      expect(reservedIssue(await issuesOf(validateRequest(OPERATIONS.createSession, raw(nested)))), name).toBe(true);
+      const query = apiEvent({ method: 'GET', path: '/', query: { [name]: 'x' }, pathParameters: { sessionId: WORKFLOW } });
+      expect(reservedIssue(await issuesOf(validateRequest(OPERATIONS.retrieveDecision, query))), name).toBe(true);
+      const { body, contentType } = multipartBody([
+        ['front_image', { filename: 'f.jpg', type: 'image/jpeg', data: JPEG }],
+        [name, 'x'],
+      ]);
+      const form = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': contentType }, body });
+      expect(reservedIssue(await issuesOf(validateRequest(OPERATIONS.idVerification, form))), name).toBe(true);
+      const asFile = multipartBody([[name, { filename: 'f.jpg', type: 'image/jpeg', data: JPEG }]]);
+      const fileForm = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': asFile.contentType }, body: asFile.body });
+      expect(reservedIssue(await issuesOf(validateRequest(OPERATIONS.idVerification, fileForm))), name).toBe(true);
+    }
+    expect(Object.prototype).not.toHaveProperty('AAAA');
+  });
+
+  it('are a 400 in structured input (queue messages, manifests, events)', async () => {
+    const { validateStructured } = await import('../../lib/http/validate-request.ts');
+    for (const name of RESERVED) {
+      const body = JSON.parse(`{"${name}":"AAAA","minimum_age":18}`) as Record<string, unknown>;
+      expect(() => validateStructured(OPERATIONS.idVerification, { body, files: { front_image: JPEG } }), name).toThrow(ValidationError);
+      expect(() => validateStructured(OPERATIONS.idVerification, { files: JSON.parse(`{"${name}":[1]}`) })).toThrow(ValidationError);
+      expect(() => validateStructured(OPERATIONS.retrieveDecision, { params: { sessionId: WORKFLOW }, query: JSON.parse(`{"${name}":"x"}`) })).toThrow(
+        ValidationError,
+      );
+    }
+  });
+});
+
+// Issue 8, finding 5: busboy drops parts past its limits silently; the request must be refused instead.
+describe('multipart limits', () => {
+  const form = (parts: Parameters<typeof multipartBody>[0]) => {
+    const { body, contentType } = multipartBody(parts);
+    return apiEvent({ method: 'POST', path: '/', headers: { 'content-type': contentType }, body });
+  };
+  const front = ['front_image', { filename: 'f.jpg', type: 'image/jpeg', data: JPEG }] as const;
+
+  it('answers 413 when there are more parts, fields or files than the limits, instead of dropping some', async () => {
+    const manyFields = Array.from({ length: 40 }, (_, i) => [`field_${i}`, 'x'] as const);
+    await expect(validateRequest(OPERATIONS.idVerification, form([front, ...manyFields]))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    const manyParts = Array.from({ length: 45 }, () => front);
+    await expect(validateRequest(OPERATIONS.idVerification, form(manyParts))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    // Exactly what is allowed still gets its ordinary answer (an unknown field is a 400, not a 413).
+    await expect(validateRequest(OPERATIONS.idVerification, form([front, ['minimum_age', '18']]))).resolves.toBeDefined();
+  });
+});

@@ -52,7 +52,7 @@ describe('decision summary (allow-list)', () => {
           { feature: 'face_matches', node_id: 'feature_face', status: 'Approved', risks: [] },
         ],
       },
-      delivery: { received_at: 1_700_000_001, signature: 'v2' },
+      delivery: { received_at: 1_700_000_001, signature: 'v2', authenticated: 'body', decision_source: 'delivery' },
     });
   });
 
@@ -97,6 +97,6 @@ describe('decision summary (allow-list)', () => {
 
   it('drops values of the wrong type or of implausible size', () => {
     const detail = summarise({ webhook_type: 'status.updated', session_id: 42, status: 'x'.repeat(65), vendor_data: { nested: true }, timestamp: '1700000000' }, meta);
-    expect(detail).toEqual({ schema_version: 1, webhook_type: 'status.updated', delivery: { received_at: meta.receivedAt, signature: 'v2' } });
+    expect(detail).toEqual({ schema_version: 1, webhook_type: 'status.updated', delivery: { received_at: meta.receivedAt, signature: 'v2', authenticated: 'body', decision_source: 'delivery' } });
   });
 });

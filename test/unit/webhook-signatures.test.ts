@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { canonicalForms, parseJsonTree } from '../../lib/webhooks/canonical-json.ts';
 import { SecureHmacSha256 } from '../../lib/webhooks/hmac-sha256.ts';
-import { matchSignature, presentedSignature, type PresentedSignatures, type SignedMessages } from '../../lib/webhooks/signatures.ts';
+import {
+  presentedSignature,
+  strongestPresented,
+  uncheckable,
+  verifySignatures,
+  type PresentedSignatures,
+  type SignedMessages,
+} from '../../lib/webhooks/signatures.ts';
 import { readEnvelope } from '../../lib/webhooks/envelope.ts';
 
 interface SignedVector {
@@ -32,6 +39,12 @@ function messagesFor(body: string, timestamp: string): SignedMessages {
     rawBody: Buffer.from(body, 'utf8'),
     simple: envelope.simpleMessage === undefined ? undefined : Buffer.from(envelope.simpleMessage, 'utf8'),
   };
+}
+
+/** The verified form, or undefined when the delivery does not verify (the old `matchSignature` shape). */
+function matchSignature(key: Uint8Array, messages: SignedMessages, presented: PresentedSignatures): string | undefined {
+  const result = verifySignatures(key, messages, presented);
+  return result.ok ? result.form : undefined;
 }
 
 const only = (which: Partial<Record<keyof PresentedSignatures, string>>): PresentedSignatures => ({
@@ -88,13 +101,22 @@ describe('signature forms against deliveries signed by Python', () => {
       expect(ascii).toBe(messages.canonicalAscii === undefined ? 'v2' : 'v2-ascii');
     });
 
-    it(`${v.name}: order is V2, then V1, then Simple; upper-case hex accepted`, () => {
+    it(`${v.name}: every presented form must verify; the strongest decides what is covered; upper-case hex accepted`, () => {
       const all = only({ v2: v.x_signature_v2.toUpperCase(), v1: v.x_signature, simple: v.x_signature_simple });
-      expect(matchSignature(secret, messages, all)).toBe('v2');
+      expect(verifySignatures(secret, messages, all)).toEqual({ ok: true, form: 'v2', coverage: 'body' });
+      expect(verifySignatures(secret, messages, only({ v1: v.x_signature, simple: v.x_signature_simple }))).toEqual({ ok: true, form: 'v1-raw', coverage: 'body' });
+      expect(verifySignatures(secret, messages, only({ simple: v.x_signature_simple }))).toEqual({ ok: true, form: 'simple', coverage: 'envelope' });
+      // A wrong stronger form is not rescued by a weaker one (the downgrade of issue 8).
       const badV2 = only({ v2: '0'.repeat(64), v1: v.x_signature, simple: v.x_signature_simple });
-      expect(matchSignature(secret, messages, badV2)).toBe('v1-raw');
+      expect(verifySignatures(secret, messages, badV2)).toEqual({ ok: false, failed: 'v2' });
       const onlySimpleGood = only({ v2: '1'.repeat(64), v1: '2'.repeat(64), simple: v.x_signature_simple });
-      expect(matchSignature(secret, messages, onlySimpleGood)).toBe('simple');
+      expect(verifySignatures(secret, messages, onlySimpleGood)).toEqual({ ok: false, failed: 'v2' });
+      expect(verifySignatures(secret, messages, only({ v1: '2'.repeat(64), simple: v.x_signature_simple }))).toEqual({ ok: false, failed: 'v1' });
+      // Nor is a wrong weaker one ignored next to a right stronger one.
+      expect(verifySignatures(secret, messages, only({ v2: v.x_signature_v2, simple: '3'.repeat(64) }))).toEqual({ ok: false, failed: 'simple' });
+      expect(verifySignatures(secret, messages, only({ v2: v.x_signature_v2, v1: '4'.repeat(64) }))).toEqual({ ok: false, failed: 'v1' });
+      expect(strongestPresented(onlySimpleGood)).toBe('v2');
+      expect(strongestPresented(only({ simple: v.x_signature_simple }))).toBe('simple');
     });
 
     it(`${v.name}: wrong secret and tampered bodies are rejected`, () => {
@@ -126,6 +148,17 @@ describe('signature forms against deliveries signed by Python', () => {
 });
 
 describe('presented signature headers', () => {
+  it('a header the body gives nothing to check against is known before the secret is decrypted', () => {
+    const hex = 'a'.repeat(64);
+    const none = { canonical: undefined, simple: undefined };
+    const both = { canonical: Buffer.from('{}'), simple: Buffer.from('1:s:A:status.updated') };
+    expect(uncheckable(only({ v2: hex }), none)).toMatch(/V2/);
+    expect(uncheckable(only({ simple: hex }), none)).toMatch(/Simple/);
+    // Next to a stronger form, a Simple header on a body without its four fields vouches for nothing: dropped.
+    expect(uncheckable(only({ v1: hex, simple: hex }), none)).toBeUndefined();
+    expect(uncheckable(only({ v2: hex, v1: hex, simple: hex }), both)).toBeUndefined();
+  });
+
   it('accepts 64 hex characters (any case, optional sha256= prefix, surrounding space) only', () => {
     const hex = 'a'.repeat(64);
     expect(presentedSignature(hex)?.toString()).toBe(hex);
