@@ -127,7 +127,15 @@ function check(
     return {};
   }
   // reportInput: lets a missing field (input undefined) be told apart from a wrong type.
-  const result = schema.safeParse(value, { reportInput: true });
+  let result: ReturnType<typeof schema.safeParse>;
+  try {
+    result = schema.safeParse(value, { reportInput: true });
+  } catch {
+    // A refinement that throws on input an earlier check already refused (zod keeps running checks after a
+    // failed format check) is still bad input: a 400, never a 500 (and the thrown message is not passed on).
+    issues.push({ field: prefix || 'body', message: 'is not valid' });
+    return {};
+  }
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const at = join(prefix, issue.path.map(String).join('.'));

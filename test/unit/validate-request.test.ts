@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { validateRequest } from '../../lib/http/validate-request.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
@@ -387,5 +388,21 @@ describe('multipart parts busboy cannot read', () => {
     const event = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': `multipart/form-data; boundary="${boundary}"` }, body: framed });
     const valid = await validateRequest(spec, event);
     expect(valid.files['user_image']?.contentType).toBe('image/jpeg');
+  });
+});
+
+// The class behind the webhook URL finding: whatever a refinement throws on hostile input is a 400, not a 500.
+describe('a schema refinement that throws', () => {
+  it('is a validation failure naming no internal message', async () => {
+    const spec = {
+      ...OPERATIONS.createWebhookDestination,
+      input: z.strictObject({
+        url: z.string().refine((v) => {
+          throw new TypeError(`internal detail about ${v}`);
+        }),
+      }),
+    };
+    const event = apiEvent({ method: 'POST', path: '/', ...json({ url: 'ZQXJ' }) });
+    expect(await issuesOf(validateRequest(spec, event))).toEqual({ body: 'is not valid' });
   });
 });
