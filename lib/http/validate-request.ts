@@ -241,7 +241,12 @@ async function parseMultipart(
     parser.on('filesLimit', limitReached(`more than ${rules.size + 1} file parts`));
     parser.on('error', fail);
     parser.on('close', () => resolve(true));
-    parser.end(body);
+    try {
+      parser.end(body);
+    } catch {
+      // Whatever busboy throws while writing is about the body, never a 500 (and its message is not passed on).
+      fail();
+    }
   });
   if (overLimit !== undefined) throw new PayloadTooLargeError(`multipart body has ${overLimit}`);
   if (!parsed) {
