@@ -41,6 +41,18 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      {
+        extends: true,
+        // Property-based fuzzing of every entry point (test/fuzz/README.md): a bounded number of cases per
+        // entry point here (FUZZ_RUNS, default 30); `npm run fuzz` runs the long campaign.
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 3_600_000,
+          hookTimeout: 240_000,
+        },
+      },
     ],
   },
 });

@@ -127,7 +127,15 @@ function check(
     return {};
   }
   // reportInput: lets a missing field (input undefined) be told apart from a wrong type.
-  const result = schema.safeParse(value, { reportInput: true });
+  let result: ReturnType<typeof schema.safeParse>;
+  try {
+    result = schema.safeParse(value, { reportInput: true });
+  } catch {
+    // A refinement that throws on input an earlier check already refused (zod keeps running checks after a
+    // failed format check) is still bad input: a 400, never a 500 (and the thrown message is not passed on).
+    issues.push({ field: prefix || 'body', message: 'is not valid' });
+    return {};
+  }
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const at = join(prefix, issue.path.map(String).join('.'));
@@ -183,6 +191,7 @@ async function parseMultipart(
   const fields = new Map<string, string>();
   const files = new Map<string, ValidFile>();
   let overLimit: string | undefined;
+  let emitted = 0;
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -192,8 +201,14 @@ async function parseMultipart(
   } catch {
     throw new UnsupportedMediaTypeError('multipart/form-data needs a boundary');
   }
-  await new Promise<void>((resolve) => {
+  // One promise for the parser and every stream it hands out: any of them failing rejects it once. An
+  // 'error' with no listener is thrown by the emitter, and busboy destroys the open file stream with the
+  // parser's own error (`Unexpected end of form`) after the parser has reported it: an uncaught exception
+  // that kills the Lambda runtime.
+  const parsed = await new Promise<boolean>((resolve) => {
+    const fail = () => resolve(false);
     parser.on('field', (name, value, info) => {
+      emitted++;
       if (isReservedName(name)) issues.push({ field: 'body', message: RESERVED_NAME_MESSAGE });
       else if (rules.has(name)) issues.push({ field: name, message: 'must be a file' });
       else if (fields.has(name)) issues.push({ field: name, message: 'is given more than once' });
@@ -201,9 +216,11 @@ async function parseMultipart(
       else fields.set(name, value);
     });
     parser.on('file', (name, stream) => {
+      emitted++;
       const rule = isReservedName(name) ? undefined : rules.get(name);
       const chunks: Buffer[] = [];
       let size = 0;
+      stream.on('error', fail);
       stream.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (rule !== undefined && size <= rule.maxBytes) chunks.push(chunk);
@@ -222,16 +239,54 @@ async function parseMultipart(
     parser.on('partsLimit', limitReached(`more than ${MULTIPART_LIMITS.parts} parts`));
     parser.on('fieldsLimit', limitReached(`more than ${MULTIPART_LIMITS.fields} text fields`));
     parser.on('filesLimit', limitReached(`more than ${rules.size + 1} file parts`));
-    parser.on('error', () => {
-      issues.push({ field: 'body', message: 'is not valid multipart/form-data' });
-      resolve();
-    });
-    parser.on('close', () => resolve());
-    parser.end(body);
+    parser.on('error', fail);
+    parser.on('close', () => resolve(true));
+    try {
+      parser.end(body);
+    } catch {
+      // Whatever busboy throws while writing is about the body, never a 500 (and its message is not passed on).
+      fail();
+    }
   });
   if (overLimit !== undefined) throw new PayloadTooLargeError(`multipart body has ${overLimit}`);
+  if (!parsed) {
+    issues.push({ field: 'body', message: 'is not valid multipart/form-data' });
+    return { fields: {}, files: {} };
+  }
+  // busboy skips a part whose headers it cannot read (no Content-Disposition, a malformed filename) without
+  // telling us: the part would vanish, and with it a "given more than once" or a field the caller meant.
+  if (emitted !== countDelimitedParts(body, boundaryOf(contentType))) {
+    issues.push({ field: 'body', message: 'a multipart part could not be read' });
+    return { fields: {}, files: {} };
+  }
   requireFiles(rules, files, issues);
   return { fields: Object.fromEntries(fields), files: Object.fromEntries(files) };
+}
+
+/** The boundary parameter as busboy reads it: a token or a quoted string (with backslash escapes). */
+function boundaryOf(contentType: string): string | undefined {
+  const match = /;\s*boundary\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(contentType);
+  if (match === null) return undefined;
+  return match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : match[2];
+}
+
+/**
+ * How many parts the raw body delimits: each `--boundary` line at the start of the body or after CRLF opens
+ * one, until the close delimiter `--boundary--` (busboy ignores the epilogue after it). The body is already
+ * fully in memory, so this is one scan. -1 when there is no boundary (never equal to a count of parts).
+ */
+function countDelimitedParts(body: Buffer, boundary: string | undefined): number {
+  if (boundary === undefined || boundary === '') return -1;
+  const delimiter = Buffer.from(`--${boundary}`, 'latin1');
+  let count = 0;
+  for (let at = body.indexOf(delimiter); at !== -1; at = body.indexOf(delimiter, at + 1)) {
+    const lineStart = at === 0 || (body[at - 2] === 0x0d && body[at - 1] === 0x0a);
+    if (!lineStart) continue;
+    const after = at + delimiter.length;
+    if (body[after] === 0x2d && body[after + 1] === 0x2d) return count;
+    count++;
+  }
+  return count;
 }
 
 /** The operation's file rules by part name. */

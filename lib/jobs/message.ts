@@ -59,9 +59,18 @@ export function parseJobMessage(body: string): JobMessage {
     // The parser's message quotes the input: never pass it on.
     throw new PoisonMessageError('the message body is not JSON');
   }
+  // zod's z.record copies params, query and body and silently drops an own `__proto__` key: the copy would
+  // pass validateStructured's reserved-name refusal and Didit would be called for what the submit route
+  // answers with a 400. Keep the objects as JSON.parse made them (their shape is what zod checks here), so
+  // the worker's validateStructured sees every key and fails the job VALIDATION_FAILED (final, no call).
   const parsed = messageSchema.safeParse(value);
   if (!parsed.success) throw new PoisonMessageError('the message body is not a job message');
-  return parsed.data as JobMessage;
+  const raw = (value as { readonly input: Readonly<Record<string, unknown>> }).input;
+  const input: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const part of ['params', 'query', 'body'] as const) {
+    if (Object.hasOwn(raw, part)) input[part] = raw[part] as Readonly<Record<string, unknown>>;
+  }
+  return { ...parsed.data, input } as JobMessage;
 }
 
 export function serializeJobMessage(message: JobMessage): string {

@@ -363,13 +363,17 @@ const subscribedEvents = z
   .max(WEBHOOK_EVENTS.length)
   .refine((events) => new Set(events).size === events.length, 'must not list an event twice');
 
-/** Webhooks carry personal data: only https, and no credentials in the URL. */
+/**
+ * Webhooks carry personal data: only https, and no credentials in the URL. zod runs this refinement even
+ * when `z.url()` has already failed (a failed format check does not abort), so it must not throw on text
+ * that is no URL at all: that case is already reported as 'must be an https URL'.
+ */
 const webhookUrl = z
   .url({ protocol: /^https$/, message: 'must be an https URL' })
   .max(2048)
   .refine((v) => {
-    const url = new URL(v);
-    return url.username === '' && url.password === '';
+    const url = URL.parse(v);
+    return url === null || (url.username === '' && url.password === '');
   }, 'must not contain credentials');
 
 const destinationFields = {

@@ -214,6 +214,26 @@ describe('job worker (in-memory dependencies)', () => {
     expect(f.sealers[0]!.readies).toBe(0);
   });
 
+  // Fuzz finding: zod's z.record dropped the own `__proto__` key, so the queued job reached Didit while the
+  // synchronous route answers 400. Written as raw JSON: an object literal would set the prototype instead.
+  it('a reserved name in a queued input fails the job as invalid input, final, and Didit is not called', async () => {
+    const f = fakes();
+    for (const part of ['body', 'params', 'query'] as const) {
+      const id = job(f, 'createWorkflow');
+      const input = { params: {}, query: {}, body: { workflow_label: 'Standard KYC' } };
+      const raw = JSON.stringify({ v: 1, jobId: id, operation: 'createWorkflow', input })
+        .replace(`"${part}":{`, `"${part}":{"__proto__":"AAAA",`)
+        .replace(',}', '}');
+      expect(() => JSON.parse(raw)).not.toThrow();
+      expect(raw).toContain('"__proto__":"AAAA"');
+      const response = await run(f, [record(raw)]);
+      expect(response.batchItemFailures).toEqual([]);
+      expect(f.store.records.get(id)).toMatchObject({ status: 'failed', error: { code: 'VALIDATION_FAILED' } });
+    }
+    expect(f.didit.calls).toHaveLength(0);
+    expect(f.sealedKey.decrypts).toBe(0);
+  });
+
   it('a missing setting fails the whole invocation (every message comes back): no job is failed for it', async () => {
     const f = fakes();
     const id = job(f);

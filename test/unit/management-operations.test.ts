@@ -271,6 +271,14 @@ describe('webhook destination validation', () => {
     });
   });
 
+  // Fuzz finding: the credentials refinement ran `new URL` on text z.url() had already refused (a TypeError, 500).
+  it('answers a URL that does not parse with a 400, on create and on update', async () => {
+    const body = { label: 'Main', url: 'ZQXJ', subscribed_events: ['status.updated'] };
+    expect(await issuesOf(OPERATIONS.createWebhookDestination, create(body))).toEqual({ url: 'must be an https URL' });
+    const patch = withJson('PATCH', `/v1/webhook-destinations/${UUID}`, body, { pathParameters: { destinationId: UUID } });
+    expect(await issuesOf(OPERATIONS.updateWebhookDestination, patch)).toEqual({ url: 'must be an https URL' });
+  });
+
   it('PATCH changes any subset, never nothing', async () => {
     const patch = (body: unknown) => withJson('PATCH', `/v1/webhook-destinations/${UUID}`, body, { pathParameters: { destinationId: UUID } });
     await accepts(OPERATIONS.updateWebhookDestination, patch({ enabled: false }));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { validateRequest } from '../../lib/http/validate-request.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
@@ -331,5 +332,77 @@ describe('multipart limits', () => {
     await expect(validateRequest(OPERATIONS.idVerification, form(manyParts))).rejects.toBeInstanceOf(PayloadTooLargeError);
     // Exactly what is allowed still gets its ordinary answer (an unknown field is a 400, not a 413).
     await expect(validateRequest(OPERATIONS.idVerification, form([front, ['minimum_age', '18']]))).resolves.toBeDefined();
+  });
+});
+
+// Fuzz finding: busboy destroys the open file stream of an unterminated body with `Unexpected end of form`;
+// with no listener on that stream the error was thrown on the process (a Lambda runtime dies with it).
+describe('multipart stream errors', () => {
+  it('answers 400 to a body with valid parts and no close delimiter, and throws nothing on the process', async () => {
+    const { body, contentType } = multipartBody([['front_image', { filename: 'f.jpg', type: 'image/jpeg', data: JPEG }]]);
+    const boundary = contentType.split('boundary=')[1]!;
+    const unterminated = body.subarray(0, body.length - `--${boundary}--\r\n`.length);
+    expect(unterminated.includes(Buffer.from(`--${boundary}--`))).toBe(false);
+    const thrown: unknown[] = [];
+    const onUncaught = (err: unknown) => thrown.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const event = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': contentType }, body: unterminated });
+      expect(await issuesOf(validateRequest(OPERATIONS.idVerification, event))).toMatchObject({ body: 'is not valid multipart/form-data' });
+      // busboy emits the stream's error on a later tick: let every pending tick and immediate run first.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(thrown).toEqual([]);
+  });
+});
+
+// Fuzz finding: busboy skips a part whose headers it cannot read; the second `user_image` vanished, so the
+// "given more than once" check never saw it and Didit was paid for input the caller did not send.
+describe('multipart parts busboy cannot read', () => {
+  const spec = OPERATIONS.faceSearch;
+  const image = ['user_image', { filename: 'u.jpg', type: 'image/jpeg', data: JPEG }] as const;
+
+  it('answers 400 when a part has a malformed Content-Disposition, instead of dropping it', async () => {
+    const { body, contentType } = multipartBody([image, image]);
+    const text = body.toString('latin1');
+    const second = text.lastIndexOf('filename="u.jpg"');
+    const malformed = Buffer.from(`${text.slice(0, second)}filename="a"b.jpg"${text.slice(second + 'filename="u.jpg"'.length)}`, 'latin1');
+    const event = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': contentType }, body: malformed });
+    expect(await issuesOf(validateRequest(spec, event))).toEqual({ body: 'a multipart part could not be read' });
+  });
+
+  it('answers 400 to a part with no Content-Disposition at all', async () => {
+    const { body, contentType } = multipartBody([image, ['x', 'y']]);
+    const broken = Buffer.from(body.toString('latin1').replace('Content-Disposition: form-data; name="x"', 'X-Other: 1'), 'latin1');
+    const event = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': contentType }, body: broken });
+    expect(await issuesOf(validateRequest(spec, event))).toEqual({ body: 'a multipart part could not be read' });
+  });
+
+  it('still accepts a valid body, with a preamble, a quoted boundary and an epilogue', async () => {
+    const { body, contentType } = multipartBody([image]);
+    const boundary = contentType.split('boundary=')[1]!;
+    const framed = Buffer.concat([Buffer.from('preamble\r\n'), body, Buffer.from(`epilogue\r\n--${boundary}\r\nignored`)]);
+    const event = apiEvent({ method: 'POST', path: '/', headers: { 'content-type': `multipart/form-data; boundary="${boundary}"` }, body: framed });
+    const valid = await validateRequest(spec, event);
+    expect(valid.files['user_image']?.contentType).toBe('image/jpeg');
+  });
+});
+
+// The class behind the webhook URL finding: whatever a refinement throws on hostile input is a 400, not a 500.
+describe('a schema refinement that throws', () => {
+  it('is a validation failure naming no internal message', async () => {
+    const spec = {
+      ...OPERATIONS.createWebhookDestination,
+      input: z.strictObject({
+        url: z.string().refine((v) => {
+          throw new TypeError(`internal detail about ${v}`);
+        }),
+      }),
+    };
+    const event = apiEvent({ method: 'POST', path: '/', ...json({ url: 'ZQXJ' }) });
+    expect(await issuesOf(validateRequest(spec, event))).toEqual({ body: 'is not valid' });
   });
 });
