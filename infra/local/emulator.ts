@@ -645,52 +645,20 @@ interface EmulatorCertificates {
  * Clients trust the CA explicitly; nothing here turns verification off.
  */
 async function writeEmulatorCertificates(dir: string): Promise<EmulatorCertificates> {
-  const { generate } = await import('selfsigned');
-  const notBeforeDate = new Date(Date.now() - 5 * 60_000);
-  const notAfterDate = new Date(Date.now() + 2 * 24 * 3_600_000);
-  const ca = await generate([{ name: 'commonName', value: 'didit-kms-gateway emulator CA' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate,
-    extensions: [
-      { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    ],
-  });
-  const server = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate,
-    ca: { key: ca.private, cert: ca.cert },
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      {
-        name: 'subjectAltName',
-        altNames: [
-          { type: 7, ip: '127.0.0.1' },
-          { type: 2, value: 'localhost' },
-          // LocalStack's virtual-host style names (bucket.s3.localhost.localstack.cloud) are not used here.
-        ],
-      },
-    ],
-  });
+  // The same throwaway chain as the Didit sandbox's (EC P-256 CA + leaf for 127.0.0.1, ::1 and localhost).
+  const { createCertificates } = await import('../../test/sandbox/certificates.ts');
+  const chain = await createCertificates(undefined, { caName: 'didit-kms-gateway emulator CA', validDays: 2 });
   const files = {
     caFile: join(dir, 'emulator-ca.pem'),
     certFile: join(dir, 'server.crt.pem'),
     keyFile: join(dir, 'server.key.pem'),
     combinedFile: join(dir, 'server.test.pem'),
   };
-  await writeFile(files.caFile, ca.cert, { mode: 0o600 });
-  await writeFile(files.certFile, server.cert, { mode: 0o600 });
-  await writeFile(files.keyFile, server.private, { mode: 0o600 });
-  await writeFile(files.combinedFile, `${server.private.trim()}\n${server.cert.trim()}\n`, { mode: 0o600 });
-  return { caPem: ca.cert, ...files };
+  await writeFile(files.caFile, chain.caPem, { mode: 0o600 });
+  await writeFile(files.certFile, chain.certPem, { mode: 0o600 });
+  await writeFile(files.keyFile, chain.keyPem, { mode: 0o600 });
+  await writeFile(files.combinedFile, `${chain.keyPem.trim()}\n${chain.certPem.trim()}\n`, { mode: 0o600 });
+  return { caPem: chain.caPem, ...files };
 }
 
 // ---------------------------------------------------------------------------------------------------------

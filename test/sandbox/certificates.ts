@@ -20,13 +20,20 @@ export interface SandboxCertificates {
 const FIVE_MINUTES_MS = 5 * 60 * 1000;
 const ONE_DAY_MS = 24 * 60 * 60 * 1000;
 
-export async function createCertificates(extraHost?: string): Promise<SandboxCertificates> {
+/**
+ * `extraHost`: one more name or address the server certificate is valid for. `caName`: the CA's common name
+ * (the AWS emulators use the same chain with their own name, infra/local/emulator.ts). `validDays`: 1 by default.
+ */
+export async function createCertificates(
+  extraHost?: string,
+  options: { caName?: string; validDays?: number } = {},
+): Promise<SandboxCertificates> {
   const now = Date.now();
   // Back-date a little so a client whose clock lags ours does not see "not yet valid".
   const notBeforeDate = new Date(now - FIVE_MINUTES_MS);
-  const notAfterDate = new Date(now + ONE_DAY_MS);
+  const notAfterDate = new Date(now + (options.validDays ?? 1) * ONE_DAY_MS);
 
-  const ca = await generate([{ name: 'commonName', value: 'didit-kms-gateway sandbox CA' }], {
+  const ca = await generate([{ name: 'commonName', value: options.caName ?? 'didit-kms-gateway sandbox CA' }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',

@@ -153,36 +153,37 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
     await events.send(new CreateEventBusCommand({ Name: eventBusName }));
     undo.push(() => new EventBridgeClient(config(em.endpoint)).send(new DeleteEventBusCommand({ Name: eventBusName })));
     const eventsQueue = await createQueue(`didit-lambda-events-${suffix}`, {});
-    const ruleName = `didit-lambda-all-${suffix}`;
-    const rule = await events.send(
-      new PutRuleCommand({ Name: ruleName, EventBusName: eventBusName, EventPattern: JSON.stringify({ source: [{ prefix: 'didit' }] }) }),
-    );
-    await sqs.send(
-      new SetQueueAttributesCommand({
-        QueueUrl: eventsQueue.url,
-        Attributes: {
-          Policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Principal: { Service: 'events.amazonaws.com' },
-                Action: 'sqs:SendMessage',
-                Resource: eventsQueue.arn,
-                Condition: { ArnEquals: { 'aws:SourceArn': rule.RuleArn } },
-              },
-            ],
-          }),
-        },
-      }),
-    );
-    await events.send(new PutTargetsCommand({ Rule: ruleName, EventBusName: eventBusName, Targets: [{ Id: 'all', Arn: eventsQueue.arn }] }));
-    undo.push(async () => {
-      const c = new EventBridgeClient(config(em.endpoint));
-      await c.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: eventBusName, Ids: ['all'] })).catch(() => undefined);
-      await c.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: eventBusName })).catch(() => undefined);
-      c.destroy();
-    });
+    // A bus rule delivering to a queue, as the stack's rules deliver (the queue admits only that rule).
+    const routeRuleToQueue = async (name: string, bus: string, pattern: unknown, queue: { url: string; arn: string }, targetId: string) => {
+      const rule = await events.send(new PutRuleCommand({ Name: name, EventBusName: bus, EventPattern: JSON.stringify(pattern) }));
+      await sqs.send(
+        new SetQueueAttributesCommand({
+          QueueUrl: queue.url,
+          Attributes: {
+            Policy: JSON.stringify({
+              Version: '2012-10-17',
+              Statement: [
+                {
+                  Effect: 'Allow',
+                  Principal: { Service: 'events.amazonaws.com' },
+                  Action: 'sqs:SendMessage',
+                  Resource: queue.arn,
+                  Condition: { ArnEquals: { 'aws:SourceArn': rule.RuleArn } },
+                },
+              ],
+            }),
+          },
+        }),
+      );
+      await events.send(new PutTargetsCommand({ Rule: name, EventBusName: bus, Targets: [{ Id: targetId, Arn: queue.arn }] }));
+      undo.push(async () => {
+        const c = new EventBridgeClient(config(em.endpoint));
+        await c.send(new RemoveTargetsCommand({ Rule: name, EventBusName: bus, Ids: [targetId] })).catch(() => undefined);
+        await c.send(new DeleteRuleCommand({ Name: name, EventBusName: bus })).catch(() => undefined);
+        c.destroy();
+      });
+    };
+    await routeRuleToQueue(`didit-lambda-all-${suffix}`, eventBusName, { source: [{ prefix: 'didit' }] }, eventsQueue, 'all');
 
     const accountId = /^arn:aws:sqs:[^:]+:(\d+):/.exec(jobs.arn)?.[1] ?? '000000000000';
 
@@ -252,35 +253,7 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
     undo.push(() => new EventBridgeClient(config(em.endpoint)).send(new DeleteEventBusCommand({ Name: signupBus })));
     const signups = await createQueue(`didit-lambda-signups-${suffix}`, {});
     const signupRuleName = `${signupRule.name}-${suffix}`;
-    const putSignupRule = await events.send(
-      new PutRuleCommand({ Name: signupRuleName, EventBusName: signupBus, EventPattern: JSON.stringify(signupRule.eventPattern) }),
-    );
-    await sqs.send(
-      new SetQueueAttributesCommand({
-        QueueUrl: signups.url,
-        Attributes: {
-          Policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Principal: { Service: 'events.amazonaws.com' },
-                Action: 'sqs:SendMessage',
-                Resource: signups.arn,
-                Condition: { ArnEquals: { 'aws:SourceArn': putSignupRule.RuleArn } },
-              },
-            ],
-          }),
-        },
-      }),
-    );
-    await events.send(new PutTargetsCommand({ Rule: signupRuleName, EventBusName: signupBus, Targets: [{ Id: 'signups', Arn: signups.arn }] }));
-    undo.push(async () => {
-      const c = new EventBridgeClient(config(em.endpoint));
-      await c.send(new RemoveTargetsCommand({ Rule: signupRuleName, EventBusName: signupBus, Ids: ['signups'] })).catch(() => undefined);
-      await c.send(new DeleteRuleCommand({ Name: signupRuleName, EventBusName: signupBus })).catch(() => undefined);
-      c.destroy();
-    });
+    await routeRuleToQueue(signupRuleName, signupBus, signupRule.eventPattern, signups, 'signups');
 
     const resources: ResourceMap = {
       region: em.region,
