@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandlerOutput } from '@smithy/types';
 import { ConnectionPool } from '../transport/pool.ts';
 import { WireError } from '../transport/connection.ts';
-import { originOf } from '../transport/origin.ts';
+import { isLoopbackHost, originOf } from '../transport/origin.ts';
 import { prepareTlsReadScrub, scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
@@ -128,7 +127,7 @@ export class SecureKmsRequestHandler {
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       // Plain http only for a local emulator the configuration names, on loopback; otherwise always https.
-      const origin = originOf(key, { allowPlainHttp: this.#options.allowPlainHttpLoopback === true && isLoopback(request.hostname) });
+      const origin = originOf(key, { allowPlainHttp: this.#options.allowPlainHttpLoopback === true && isLoopbackHost(request.hostname) });
       pool = new ConnectionPool(origin, { ca: kmsTrustAnchors(origin.hostname, origin.protocol, this.#options) });
       // The first answer over TLS will need the scrub's loopback pair: open it while KMS is being reached.
       if (origin.protocol === 'https:') prepareTlsReadScrub();
@@ -177,17 +176,12 @@ export function kmsTrustAnchors(
   env: NodeJS.ProcessEnv = process.env,
 ): string | Buffer | undefined {
   if (options.ca !== undefined) return options.ca;
-  if (protocol !== 'https:' || !isLoopback(hostname)) return undefined;
+  if (protocol !== 'https:' || !isLoopbackHost(hostname)) return undefined;
   if (options.emulatorCa !== undefined) return options.emulatorCa;
   const file = env['KMS_EMULATOR_CA_FILE'];
   return file === undefined || file === '' ? undefined : readFileSync(file);
 }
 
-/** Loopback literals only: a DNS name such as `127.example.com` is not loopback. */
-function isLoopback(hostname: string): boolean {
-  if (hostname === 'localhost' || hostname === '::1' || hostname === '[::1]') return true;
-  return isIP(hostname) === 4 && hostname.startsWith('127.');
-}
 
 /** Errors shaped so the SDK's retry strategy recognises them as transient. */
 function sdkTransportError(err: unknown): Error {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { SERVICE_NAME } from '../sealed-key/encryption-context.ts';
+import { isLoopbackHost } from '../transport/origin.ts';
 
 /**
  * Everything the functions read from their environment. None of it is secret: the key itself is
@@ -68,12 +69,6 @@ export const LOCAL_EMULATOR_VARIABLE = 'DIDIT_LOCAL_EMULATOR';
 
 export function localEmulatorEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[LOCAL_EMULATOR_VARIABLE] === '1' || env['IS_OFFLINE'] === 'true';
-}
-
-/** Loopback host names: the only place a plain-http endpoint may be, and only with the switch on. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**

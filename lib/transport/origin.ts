@@ -11,6 +11,15 @@ export interface Origin {
   readonly servername: string | undefined;
 }
 
+/**
+ * Loopback hosts, the only places a local emulator may be reached (plain http, its own CA): `localhost`,
+ * `::1` (bracketed or not) and IPv4 literals in 127/8. A DNS name such as `127.attacker.example` is not one.
+ */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
 export function originOf(url: string | URL, options: { allowPlainHttp?: boolean } = {}): Origin {
   const u = typeof url === 'string' ? new URL(url) : url;
   if (u.protocol !== 'https:' && !(u.protocol === 'http:' && options.allowPlainHttp)) {
