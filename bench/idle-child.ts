@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const [{ createDependencies }, { loadConfig }, { createOperationHandler }, { OPERATIONS }] = await Promise.all([
     import('../lib/runtime/dependencies.ts'),
     import('../lib/runtime/config.ts'),
-    import('../lib/http/operation-handler.ts'),
+    import('../lib/adapters/http/operation-handler.ts'),
     import('../lib/operations/table.ts'),
   ]);
   const deps = createDependencies(loadConfig(process.env));

@@ -16,7 +16,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { build } from 'esbuild';
 import { startEmulator, type Emulator } from '../infra/local/emulator.ts';
 import { SpendCounter } from '../lib/spend-cap/counter.ts';
-import { createIdempotencyTable, deleteIdempotencyTable } from '../lib/webhooks/idempotency-table.ts';
+import { createIdempotencyTable, deleteIdempotencyTable } from '../lib/idempotency/table.ts';
 import { median, ms, num, summarize, table, type Summary } from './stats.ts';
 
 export interface CounterCost {

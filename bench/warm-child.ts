@@ -111,7 +111,7 @@ async function loadOurs(): Promise<Probe> {
     await Promise.all([
       import('../lib/runtime/dependencies.ts'),
       import('../lib/runtime/config.ts'),
-      import('../lib/http/operation-handler.ts'),
+      import('../lib/adapters/http/operation-handler.ts'),
       import('../lib/operations/table.ts'),
       import('../lib/kms/client.ts'),
       import('../lib/kms/decrypt.ts'),

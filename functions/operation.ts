@@ -3,7 +3,7 @@
  * table) sets OPERATION to its table key; the handler is the generic one bound to that entry, so an
  * operation is added by adding a table entry, nothing here.
  */
-import { createOperationHandler } from '../lib/http/operation-handler.ts';
+import { createOperationHandler } from '../lib/adapters/http/operation-handler.ts';
 import { traced } from '../lib/observability/tracing.ts';
 import { operationNamed } from '../lib/operations/table.ts';
 

@@ -1,9 +1,9 @@
 /**
  * The Lambda entry point of the `user.signup` EventBridge rule (source `app.users`): creates one Didit
  * session per sign-up (`vendor_data` = userId) and publishes `didit.session.created` with the session link
- * (lib/triggers/signup.ts).
+ * (lib/adapters/triggers/signup.ts).
  */
 import { traced } from '../lib/observability/tracing.ts';
-import { createSignupHandler } from '../lib/triggers/signup.ts';
+import { createSignupHandler } from '../lib/adapters/triggers/signup.ts';
 
 export const onSignup = traced(createSignupHandler());

@@ -1,5 +1,5 @@
 /**
- * The Lambda entry points of S3 uploads (lib/uploads/):
+ * The Lambda entry points of S3 uploads (lib/adapters/uploads/):
  *
  * - `createUploadUrl`: `POST /v1/uploads` (IAM auth). Validates what will be uploaded against the
  *   operation's table entry and answers presigned PUT URLs for each file and for the manifest; callers
@@ -8,8 +8,8 @@
  *   operation once per manifest version, deletes the objects, publishes `didit.upload.completed`.
  */
 import { traced } from '../lib/observability/tracing.ts';
-import { createUploadHandler } from '../lib/uploads/intake.ts';
-import { createPresignHandler } from '../lib/uploads/presign.ts';
+import { createUploadHandler } from '../lib/adapters/uploads/intake.ts';
+import { createPresignHandler } from '../lib/adapters/uploads/presign.ts';
 
 export const createUploadUrl = traced(createPresignHandler());
 export const onUpload = traced(createUploadHandler());

@@ -9,7 +9,7 @@
  *   - error codes and which status carries which: the error classes themselves (lib/errors.ts and
  *     lib/sealing-errors.ts), instantiated once here, so a new error class appears without editing this;
  */
-import { API_GATEWAY_BUDGET_MS } from '../../lib/http/gateway-limits.ts';
+import { API_GATEWAY_BUDGET_MS } from '../../lib/adapters/http/gateway-limits.ts';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import * as gatewayErrors from '../../lib/errors.ts';

@@ -8,7 +8,7 @@
  *     didit-webhook-secret, PutSecretValue on the webhook secret): derived from the table, not from names;
  *   - the webhook receiver reads the sealed webhook secret (purpose didit-webhook-secret), uses the dedupe
  *     table and publishes to the event bus; it also reads the sealed API key, for the one Didit call it makes:
- *     the decision of a delivery signed by X-Signature-Simple alone (lib/webhooks/decision.ts);
+ *     the decision of a delivery signed by X-Signature-Simple alone (lib/adapters/webhooks/decision.ts);
  *   - the documentation function needs no AWS permission beyond writing its own logs;
  *   - the event-driven functions (EVENT_FUNCTIONS below: jobs, S3 uploads, the sign-up trigger) declare what
  *     they touch one by one, as their authors specified it.
@@ -32,7 +32,7 @@ export const DOCS_FUNCTION = {
 
 /**
  * The Didit webhook receiver (functions/webhook.ts). NO authoriser: Didit cannot sign SigV4 requests; each
- * delivery is authenticated by its HMAC signatures, checked with the sealed webhook secret (lib/webhooks/).
+ * delivery is authenticated by its HMAC signatures, checked with the sealed webhook secret (lib/adapters/webhooks/).
  */
 export const WEBHOOK_FUNCTION = {
   name: 'diditWebhook',

@@ -72,7 +72,7 @@ const EVENT_SETTINGS: Readonly<Record<string, Record<string, string>>> = {
  */
 export const SIGNUP_RULE_NAME = '${self:service}-${sls:stage}-signup';
 
-/** The EventBridge pattern of the sign-up trigger (lib/triggers/README.md). */
+/** The EventBridge pattern of the sign-up trigger (lib/adapters/triggers/README.md). */
 export const SIGNUP_EVENT_PATTERN = { source: ['app.users'], 'detail-type': ['user.signup'] } as const;
 
 const triggerDlq = { type: 'sqs', arn: { 'Fn::GetAtt': [STACK.triggerDeadLetterQueue, 'Arn'] } } as const;

@@ -57,7 +57,7 @@ export const STACK = Object.freeze({
  * 10 characters in the longest region names.
  */
 export const UPLOAD_BUCKET_NAME = '${self:service}-${sls:stage}-intake-${AWS::AccountId}-${AWS::Region}';
-/** Uploads live under this prefix only (lib/uploads/layout.ts); the roles' S3 permissions stop there. */
+/** Uploads live under this prefix only (lib/adapters/uploads/layout.ts); the roles' S3 permissions stop there. */
 export const UPLOAD_PREFIX = 'intake/';
 const UPLOAD_BUCKET_ARN = `arn:\${AWS::Partition}:s3:::${UPLOAD_BUCKET_NAME}`;
 
@@ -420,7 +420,7 @@ export function serverlessResources(operations: Readonly<Record<string, Operatio
       Condition: viaSecretsManager(STACK.webhookSecret),
     },
   ]);
-  // Job results: envelope encryption under the secrets key, purpose didit-job-result (lib/jobs/result-crypto.ts).
+  // Job results: envelope encryption under the secrets key, purpose didit-job-result (lib/adapters/jobs/result-crypto.ts).
   if (resultSealers.length > 0) {
     resources[STACK.jobResultSealPolicy] = kmsPolicy('seal-didit-job-results', resultSealers, [
       {

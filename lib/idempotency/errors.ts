@@ -7,6 +7,29 @@ export class IdempotencyStoreUnavailableError extends GatewayError {
   override readonly retryable = true;
 }
 
+/** The same delivery is being processed by another invocation right now: retry later (Didit retries 5xx). */
+export class WebhookInProgressError extends GatewayError {
+  readonly code = 'WEBHOOK_IN_PROGRESS';
+  readonly statusCode = 503;
+  override readonly retryable = true;
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryAfterSeconds: 30 });
+  }
+  override get publicMessage(): string {
+    return 'This delivery is already being processed; retry later.';
+  }
+}
+
+/**
+ * The same trigger event (S3 upload, EventBridge event) is being processed by another invocation right
+ * now. Retryable: the Lambda retry finds the stored outcome once the other invocation has finished.
+ */
+export class TriggerInProgressError extends GatewayError {
+  readonly code = 'TRIGGER_IN_PROGRESS';
+  readonly statusCode = 503;
+  override readonly retryable = true;
+}
+
 /** Powertools Idempotency errors that mean the store, not the work, failed. */
 const STORE_FAILURES = new Set([
   'IdempotencyPersistenceLayerError',

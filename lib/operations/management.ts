@@ -388,7 +388,7 @@ const destinationParams = z.strictObject({ destinationId: uuid });
 
 /**
  * `?seal=true`: instead of dropping the destination's signing secret (it is always redacted), the
- * function seals it with KMS and stores it in Secrets Manager (lib/http/postprocess.ts). The flag is
+ * function seals it with KMS and stores it in Secrets Manager (lib/runtime/postprocess.ts). The flag is
  * the gateway's: the handler does not pass it on to Didit.
  */
 const sealQuery = z.strictObject({ seal: boolText.optional() });

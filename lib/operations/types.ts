@@ -49,11 +49,11 @@ export interface OperationSpec {
    * `secret_shared_key`): their values are replaced by "[redacted]" before the answer leaves.
    */
   readonly redact?: readonly string[];
-  /** A named step run on Didit's JSON answer before redaction (lib/http/postprocess.ts). */
+  /** A named step run on Didit's JSON answer before redaction (lib/runtime/postprocess.ts). */
   readonly postprocess?: PostprocessName;
 }
 
-/** Post-processing steps the table can name; each is implemented in lib/http/postprocess.ts. */
+/** Post-processing steps the table can name; each is implemented in lib/runtime/postprocess.ts. */
 export type PostprocessName = 'sealWebhookSecret';
 
 export function defineOperation<const T extends OperationSpec>(spec: T): T {

@@ -1,8 +1,8 @@
 import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
 import { DiditError, DiditResponseError, DiditTimeoutError, GatewayError, ValidationError } from '../errors.ts';
-import { checkPostprocess, runPostprocess } from '../http/postprocess.ts';
-import { redact } from '../http/redact.ts';
-import type { ValidRequest } from '../http/validate-request.ts';
+import { checkPostprocess, runPostprocess } from './postprocess.ts';
+import { redact } from './redact.ts';
+import type { ValidRequest } from '../validation/request.ts';
 import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { failureOf, startSpan } from '../observability/tracing.ts';
@@ -29,7 +29,7 @@ export interface ExecutionContext {
   readonly onTimeout?: (error: DiditTimeoutError) => Error | undefined;
   /**
    * Where the key of this call comes from. Default: `deps.sealedKey.withKey` (one KMS Decrypt per call).
-   * A batch worker passes a scope that decrypted once for the whole batch (lib/jobs/key-scope.ts); a scope
+   * A batch worker passes a scope that decrypted once for the whole batch (lib/adapters/jobs/key-scope.ts); a scope
    * must call the observer's `released` once per use, so that every Didit call keeps its own audit record.
    */
   readonly useKey?: KeyScope;

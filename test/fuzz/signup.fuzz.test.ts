@@ -4,10 +4,10 @@ import { CreateEventBusCommand, DeleteEventBusCommand, EventBridgeClient } from 
 import type { EventBridgeEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { loadSignupConfig } from '../../lib/triggers/config.ts';
-import { createSignupDependencies, type SignupDependencies } from '../../lib/triggers/dependencies.ts';
-import { createSignupHandler } from '../../lib/triggers/signup.ts';
-import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/webhooks/idempotency-table.ts';
+import { loadSignupConfig } from '../../lib/adapters/triggers/config.ts';
+import { createSignupDependencies, type SignupDependencies } from '../../lib/adapters/triggers/dependencies.ts';
+import { createSignupHandler } from '../../lib/adapters/triggers/signup.ts';
+import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempotency/table.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
 import { setUpGateway, type GatewayFixture } from '../support/gateway-fixture.ts';

@@ -8,7 +8,7 @@ import { startSandbox, type Sandbox } from '../sandbox/index.ts';
 import { kmsClientFor, provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
 import { testEmulator } from '../support/aws.ts';
 import { apiEvent, lambdaContext } from '../support/api-events.ts';
-import { createOperationHandler } from '../../lib/http/operation-handler.ts';
+import { createOperationHandler } from '../../lib/adapters/http/operation-handler.ts';
 import { OPERATIONS, type OperationName } from '../../lib/operations/table.ts';
 import { createDependencies, type GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import { loadConfig } from '../../lib/runtime/config.ts';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { Sandbox, SessionStatus } from '../sandbox/index.ts';
 import { apiEvent, lambdaContext } from '../support/api-events.ts';
-import { createOperationHandler } from '../../lib/http/operation-handler.ts';
+import { createOperationHandler } from '../../lib/adapters/http/operation-handler.ts';
 import { OPERATIONS, type OperationName } from '../../lib/operations/table.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import { setUpGateway, type GatewayFixture } from '../support/gateway-fixture.ts';

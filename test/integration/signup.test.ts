@@ -21,21 +21,21 @@ import {
 import type { EventBridgeEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { provisionSealedKey, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
-import { validateStructured } from '../../lib/http/validate-request.ts';
+import { validateStructured } from '../../lib/validation/request.ts';
 import { listSessions } from '../../lib/operations/sessions.ts';
 import { loadConfig } from '../../lib/runtime/config.ts';
 import { createDependencies, type GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import { executeOperation } from '../../lib/runtime/execute-operation.ts';
-import { loadSignupConfig } from '../../lib/triggers/config.ts';
-import { createSignupDependencies, type SignupDependencies } from '../../lib/triggers/dependencies.ts';
+import { loadSignupConfig } from '../../lib/adapters/triggers/config.ts';
+import { createSignupDependencies, type SignupDependencies } from '../../lib/adapters/triggers/dependencies.ts';
 import {
   createSignupHandler,
   SIGNUP_EVENT,
   SIGNUP_EVENT_PATTERN,
   type SessionCreatedDetail,
   type SignupResult,
-} from '../../lib/triggers/signup.ts';
-import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/webhooks/idempotency-table.ts';
+} from '../../lib/adapters/triggers/signup.ts';
+import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempotency/table.ts';
 import { startSandbox, type Sandbox } from '../sandbox/index.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';

@@ -3,7 +3,7 @@
  * `X-Timestamp`, `X-Signature` (raw body), `X-Signature-V2` (canonical JSON; or the timestamp-prefixed and
  * ASCII-escaped [?] variants) and `X-Signature-Simple` (`{timestamp}:{session_id}:{status}:{webhook_type}`).
  *
- * The canonical JSON comes from lib/webhooks/canonical-json.ts, which the unit tests check against Python's
+ * The canonical JSON comes from lib/adapters/webhooks/canonical-json.ts, which the unit tests check against Python's
  * own output and against signatures made by Python (webhook-canonical-vectors.json).
  *
  * @example
@@ -15,7 +15,7 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { canonicalForms } from '../../lib/webhooks/canonical-json.ts';
+import { canonicalForms } from '../../lib/adapters/webhooks/canonical-json.ts';
 import { apiEvent } from '../support/api-events.ts';
 
 export type SignerForm = 'v2' | 'v2-timestamped' | 'v2-ascii' | 'v1' | 'simple';

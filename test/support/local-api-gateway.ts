@@ -29,7 +29,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { load } from 'js-yaml';
 import { handler as docsHandler } from '../../functions/openapi.ts';
 import { DOCS_FUNCTION, serverlessFunctions } from '../../infra/serverless/functions.ts';
-import { createOperationHandler } from '../../lib/http/operation-handler.ts';
+import { createOperationHandler } from '../../lib/adapters/http/operation-handler.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';

@@ -58,7 +58,7 @@ describe('AWS endpoints', () => {
 
 describe('the upload URL function (no KMS client of its own)', () => {
   it('refuses a plain-http S3 endpoint at startup without the switch', async () => {
-    const { createPresignDependencies } = await import('../../lib/uploads/presign.ts');
+    const { createPresignDependencies } = await import('../../lib/adapters/uploads/presign.ts');
     const config = { region: 'eu-west-1', bucket: 'b', kmsKeyId: 'k', expiresInSeconds: 900, forcePathStyle: true } as never;
     vi.stubEnv('DIDIT_LOCAL_EMULATOR', '');
     vi.stubEnv('AWS_ENDPOINT_URL_S3', 'http://127.0.0.1:4566');

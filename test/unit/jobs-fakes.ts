@@ -5,10 +5,10 @@
 import type { Context } from 'aws-lambda';
 import type { DiditClient, DiditRequest, DiditResponse } from '../../lib/didit/client.ts';
 import { DiditServerError } from '../../lib/errors.ts';
-import type { JobDependencies } from '../../lib/jobs/dependencies.ts';
-import type { ResultCrypto, ResultSealer, SealedResult } from '../../lib/jobs/result-crypto.ts';
-import { isTerminal, type CallStart, type JobOutcome, type JobRecord } from '../../lib/jobs/store.ts';
-import type { JobWorkerDependencies } from '../../lib/jobs/worker.ts';
+import type { JobDependencies } from '../../lib/adapters/jobs/dependencies.ts';
+import type { ResultCrypto, ResultSealer, SealedResult } from '../../lib/adapters/jobs/result-crypto.ts';
+import { isTerminal, type CallStart, type JobOutcome, type JobRecord } from '../../lib/adapters/jobs/store.ts';
+import type { JobWorkerDependencies } from '../../lib/adapters/jobs/worker.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import type { KeyObserver, KeyUseInfo, SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors.ts';
-import { BatchKeyScope } from '../../lib/jobs/key-scope.ts';
+import { BatchKeyScope } from '../../lib/adapters/jobs/key-scope.ts';
 import type { KeyUseInfo, SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBufferDisposedError, type SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 import { FakeSealedKey } from './jobs-fakes.ts';

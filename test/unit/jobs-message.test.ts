@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
-import { DEFAULT_JOB_TTL_SECONDS, DEFAULT_MAX_MESSAGE_BYTES, loadJobConfig } from '../../lib/jobs/config.ts';
-import { OperationNotAsyncError, PoisonMessageError, UnknownJobOperationError } from '../../lib/jobs/errors.ts';
-import { completedDetail } from '../../lib/jobs/events.ts';
-import { jobOperation, parseJobMessage, parseSubmission, serializeJobMessage, workerOperation } from '../../lib/jobs/message.ts';
+import { DEFAULT_JOB_TTL_SECONDS, DEFAULT_MAX_MESSAGE_BYTES, loadJobConfig } from '../../lib/adapters/jobs/config.ts';
+import { OperationNotAsyncError, PoisonMessageError, UnknownJobOperationError } from '../../lib/adapters/jobs/errors.ts';
+import { completedDetail } from '../../lib/adapters/jobs/events.ts';
+import { jobOperation, parseJobMessage, parseSubmission, serializeJobMessage, workerOperation } from '../../lib/adapters/jobs/message.ts';
 import { apiEvent } from '../support/api-events.ts';
 
 const submission = (body: string | undefined, contentType = 'application/json') =>

@@ -15,7 +15,7 @@ import {
   SecretsUnavailableError,
   ValidationError,
 } from '../../lib/errors.ts';
-import { decideFailure, jobErrorOf } from '../../lib/jobs/outcome.ts';
+import { decideFailure, jobErrorOf } from '../../lib/adapters/jobs/outcome.ts';
 import { WireError } from '../../lib/transport/connection.ts';
 
 const paid = { idempotent: false, answered: false };

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DiditBadRequestError, DiditTimeoutError, KmsThrottledError } from '../../lib/errors.ts';
-import type { JobMessage } from '../../lib/jobs/message.ts';
-import type { JobRecord } from '../../lib/jobs/store.ts';
-import { createJobWorker } from '../../lib/jobs/worker.ts';
+import type { JobMessage } from '../../lib/adapters/jobs/message.ts';
+import type { JobRecord } from '../../lib/adapters/jobs/store.ts';
+import { createJobWorker } from '../../lib/adapters/jobs/worker.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import { diditResponse, fakes, openFake, type Fakes } from './jobs-fakes.ts';
 

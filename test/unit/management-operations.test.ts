@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { validateRequest } from '../../lib/http/validate-request.ts';
-import { checkPostprocess, runPostprocess } from '../../lib/http/postprocess.ts';
-import { redact } from '../../lib/http/redact.ts';
+import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
+import { checkPostprocess, runPostprocess } from '../../lib/runtime/postprocess.ts';
+import { redact } from '../../lib/runtime/redact.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { SealingNotConfiguredError, WebhookSecretMissingError } from '../../lib/sealing-errors.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';

@@ -4,7 +4,7 @@ import { KmsUnavailableError } from '../../lib/errors.ts';
 import { mapKmsError } from '../../lib/kms/decrypt.ts';
 import { mapEncryptError } from '../../lib/kms/encrypt.ts';
 import { ResponseReader } from '../../lib/transport/response-reader.ts';
-import { hasReservedKey } from '../../lib/http/reserved-names.ts';
+import { hasReservedKey } from '../../lib/validation/reserved-names.ts';
 
 // Issue 8, finding 3 as a class: no lookup by a name someone else chose may reach Object.prototype.
 describe('names from outside never reach Object.prototype', () => {
@@ -42,7 +42,7 @@ describe('names from outside never reach Object.prototype', () => {
 
 describe('redaction of an answer with a __proto__ key', () => {
   it('keeps it an own key and still redacts inside it', async () => {
-    const { redact } = await import('../../lib/http/redact.ts');
+    const { redact } = await import('../../lib/runtime/redact.ts');
     const answer = JSON.parse('{"__proto__":{"secret_shared_key":"s3cr3t","x":1},"secret_shared_key":"s3cr3t"}') as unknown;
     const out = redact(answer, ['secret_shared_key']);
     expect(JSON.stringify(out)).toBe('{"__proto__":{"secret_shared_key":"[redacted]","x":1},"secret_shared_key":"[redacted]"}');

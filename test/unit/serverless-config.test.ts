@@ -17,11 +17,11 @@ import {
   WEBHOOK_FUNCTION,
 } from '../../infra/serverless/functions.ts';
 import { renderPrincipalsYaml, renderResourcesYaml, UPLOAD_BUCKET_NAME } from '../../infra/serverless/resources.ts';
-import { loadJobConfig } from '../../lib/jobs/config.ts';
+import { loadJobConfig } from '../../lib/adapters/jobs/config.ts';
 import { loadConfig } from '../../lib/runtime/config.ts';
-import { loadSignupConfig } from '../../lib/triggers/config.ts';
-import { SIGNUP_EVENT_PATTERN } from '../../lib/triggers/signup.ts';
-import { loadIntakeConfig, loadPresignConfig } from '../../lib/uploads/config.ts';
+import { loadSignupConfig } from '../../lib/adapters/triggers/config.ts';
+import { SIGNUP_EVENT_PATTERN } from '../../lib/adapters/triggers/signup.ts';
+import { loadIntakeConfig, loadPresignConfig } from '../../lib/adapters/uploads/config.ts';
 import { isPaidOperation } from '../../lib/spend-cap/paid.ts';
 
 /** The daily spend cap's settings, on every function that makes paid Didit calls. */
@@ -107,7 +107,7 @@ describe('serverless.yml and the operation table', () => {
     expect(fn.handler).toBe('functions/webhook.handler');
     expect(fn.timeout).toBe(10);
     expect(fn.events).toEqual([{ http: { method: 'post', path: '/v1/webhooks/didit' } }]);
-    // The sealed API key and Didit's URL: the decision fetch of a Simple-only delivery (lib/webhooks/decision.ts).
+    // The sealed API key and Didit's URL: the decision fetch of a Simple-only delivery (lib/adapters/webhooks/decision.ts).
     expect(Object.keys(fn.environment ?? {}).sort()).toEqual(
       [
         'CIPHERTEXT_TTL_SECONDS',
@@ -230,7 +230,7 @@ describe('serverless.yml and the operation table', () => {
         },
       },
     ]);
-    // The rule matches what the handler expects (lib/triggers/signup.ts).
+    // The rule matches what the handler expects (lib/adapters/triggers/signup.ts).
     expect(RULE_PATTERN).toEqual(SIGNUP_EVENT_PATTERN);
     // TriggerDeadLetterQueue's policy names that rule by the same name.
     expect(text.split(`rule/${SIGNUP_RULE_NAME}`).length - 1).toBe(1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { validateRequest, type ValidRequest } from '../../lib/http/validate-request.ts';
+import type { ValidRequest } from '../../lib/validation/request.ts';
+import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
 import { ValidationError } from '../../lib/errors.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';

@@ -5,12 +5,12 @@ import { DiditBadRequestError, DiditServerError, DiditTimeoutError } from '../..
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import { SpendCapReachedError } from '../../lib/spend-cap/errors.ts';
 import type { SpendGate } from '../../lib/spend-cap/gate.ts';
-import { loadSignupConfig, type SignupConfig } from '../../lib/triggers/config.ts';
-import type { SignupDependencies } from '../../lib/triggers/dependencies.ts';
-import { createSignupHandler, SIGNUP_EVENT_PATTERN, type SignupResult } from '../../lib/triggers/signup.ts';
-import type { DedupeOutcome } from '../../lib/webhooks/dedupe.ts';
-import { EventPublishError } from '../../lib/webhooks/errors.ts';
-import type { PublishReceipt } from '../../lib/webhooks/publisher.ts';
+import { loadSignupConfig, type SignupConfig } from '../../lib/adapters/triggers/config.ts';
+import type { SignupDependencies } from '../../lib/adapters/triggers/dependencies.ts';
+import { createSignupHandler, SIGNUP_EVENT_PATTERN, type SignupResult } from '../../lib/adapters/triggers/signup.ts';
+import type { DedupeOutcome } from '../../lib/idempotency/delivery-dedupe.ts';
+import { EventPublishError } from '../../lib/events/errors.ts';
+import type { PublishReceipt } from '../../lib/events/publisher.ts';
 import { lambdaContext } from '../support/api-events.ts';
 
 // onSignup with in-memory stand-ins for DynamoDB, EventBridge and Didit. test/integration/signup.test.ts runs

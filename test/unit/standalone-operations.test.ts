@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { validateRequest } from '../../lib/http/validate-request.ts';
+import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import * as standalone from '../../lib/operations/standalone.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';

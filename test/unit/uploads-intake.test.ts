@@ -14,19 +14,19 @@ import {
 } from '../../lib/errors.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
 import { WireError } from '../../lib/transport/connection.ts';
-import { classifyFailure } from '../../lib/triggers/failures.ts';
-import type { Once } from '../../lib/triggers/outcome-store.ts';
-import type { IntakeConfig } from '../../lib/uploads/config.ts';
-import type { IntakeDependencies } from '../../lib/uploads/dependencies.ts';
-import { UploadRejectedError } from '../../lib/uploads/errors.ts';
+import { classifyFailure } from '../../lib/runtime/failure-class.ts';
+import type { Once } from '../../lib/idempotency/outcome-store.ts';
+import type { IntakeConfig } from '../../lib/adapters/uploads/config.ts';
+import type { IntakeDependencies } from '../../lib/adapters/uploads/dependencies.ts';
+import { UploadRejectedError } from '../../lib/adapters/uploads/errors.ts';
 import { SpendCapReachedError } from '../../lib/spend-cap/errors.ts';
 import type { SpendGate } from '../../lib/spend-cap/gate.ts';
-import { createUploadHandler, type UploadRecordResult } from '../../lib/uploads/intake.ts';
-import { fileKey, manifestBytes, manifestKey, type Manifest, type UploadLocation } from '../../lib/uploads/layout.ts';
-import { ObjectTooLargeError, type ObjectHead } from '../../lib/uploads/objects.ts';
-import type { UploadEventDetail, UploadOutcome } from '../../lib/uploads/outcome.ts';
-import type { DedupeOutcome } from '../../lib/webhooks/dedupe.ts';
-import type { PublishReceipt } from '../../lib/webhooks/publisher.ts';
+import { createUploadHandler, type UploadRecordResult } from '../../lib/adapters/uploads/intake.ts';
+import { fileKey, manifestBytes, manifestKey, type Manifest, type UploadLocation } from '../../lib/adapters/uploads/layout.ts';
+import { ObjectTooLargeError, type ObjectHead } from '../../lib/adapters/uploads/objects.ts';
+import type { UploadEventDetail, UploadOutcome } from '../../lib/adapters/uploads/outcome.ts';
+import type { DedupeOutcome } from '../../lib/idempotency/delivery-dedupe.ts';
+import type { PublishReceipt } from '../../lib/events/publisher.ts';
 import { JPEG, PNG, lambdaContext } from '../support/api-events.ts';
 
 // onUpload with in-memory stand-ins for S3, the idempotency table, EventBridge and Didit: every branch of

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeS3Key } from '../../lib/uploads/intake.ts';
+import { decodeS3Key } from '../../lib/adapters/uploads/intake.ts';
 import {
   fileKey,
   manifestBytes,
@@ -8,10 +8,10 @@ import {
   parseManifestKey,
   uploadPrefix,
   type Manifest,
-} from '../../lib/uploads/layout.ts';
-import { failed, succeeded, eventDetail, skipped } from '../../lib/uploads/outcome.ts';
+} from '../../lib/adapters/uploads/layout.ts';
+import { failed, succeeded, eventDetail, skipped } from '../../lib/adapters/uploads/outcome.ts';
 import { idVerification, faceMatch } from '../../lib/operations/standalone.ts';
-import { uploadOperation, uploadOperationNames } from '../../lib/uploads/operations.ts';
+import { uploadOperation, uploadOperationNames } from '../../lib/adapters/uploads/operations.ts';
 
 const at = { operation: 'idVerification', callerRef: 'order-1234', uploadId: '6f1c2d0e-3a4b-4c5d-8e9f-0a1b2c3d4e5f' };
 

@@ -3,9 +3,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lib/errors.ts';
-import { loadPresignConfig, type PresignConfig } from '../../lib/uploads/config.ts';
-import { manifestSchema } from '../../lib/uploads/layout.ts';
-import { checkUploadRequest, createPresignHandler, presignUpload, type PresignDependencies, type UploadTicket } from '../../lib/uploads/presign.ts';
+import { loadPresignConfig, type PresignConfig } from '../../lib/adapters/uploads/config.ts';
+import { manifestSchema } from '../../lib/adapters/uploads/layout.ts';
+import { checkUploadRequest, createPresignHandler, presignUpload, type PresignDependencies, type UploadTicket } from '../../lib/adapters/uploads/presign.ts';
 import { apiEvent, lambdaContext } from '../support/api-events.ts';
 
 // Presigning is local (SigV4 over the request, no call to S3): these run without any emulator.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { validateRequest } from '../../lib/http/validate-request.ts';
+import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
 import { JPEG, PNG, apiEvent, multipartBody } from '../support/api-events.ts';
@@ -235,7 +235,7 @@ describe('amlScreening validation', () => {
 
 describe('redact', () => {
   it('replaces the named fields at any depth and leaves the rest', async () => {
-    const { redact } = await import('../../lib/http/redact.ts');
+    const { redact } = await import('../../lib/runtime/redact.ts');
     const answer = { uuid: 'u', secret_shared_key: 's3cr3t', results: [{ secret_shared_key: 'x', label: 'a' }], nested: { deeper: { secret_shared_key: 'y' } } };
     expect(redact(answer, ['secret_shared_key'])).toEqual({
       uuid: 'u',
@@ -249,7 +249,7 @@ describe('redact', () => {
 
 describe('validateStructured (queues, events, uploads)', () => {
   it('applies the same schemas to structured input, files given as bytes or base64', async () => {
-    const { validateStructured } = await import('../../lib/http/validate-request.ts');
+    const { validateStructured } = await import('../../lib/validation/request.ts');
     const idv = validateStructured(OPERATIONS.idVerification, { body: { minimum_age: 18 }, files: { front_image: JPEG } });
     expect(idv.files['front_image']?.contentType).toBe('image/jpeg');
     expect(idv.input).toEqual({ minimum_age: '18' });
@@ -305,7 +305,7 @@ describe('prototype-named fields', () => {
   });
 
   it('are a 400 in structured input (queue messages, manifests, events)', async () => {
-    const { validateStructured } = await import('../../lib/http/validate-request.ts');
+    const { validateStructured } = await import('../../lib/validation/request.ts');
     for (const name of RESERVED) {
       const body = JSON.parse(`{"${name}":"AAAA","minimum_age":18}`) as Record<string, unknown>;
       expect(() => validateStructured(OPERATIONS.idVerification, { body, files: { front_image: JPEG } }), name).toThrow(ValidationError);

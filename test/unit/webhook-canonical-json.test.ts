@@ -7,7 +7,7 @@ import {
   compareCodePoints,
   pythonFloatRepr,
   pythonNumber,
-} from '../../lib/webhooks/canonical-json.ts';
+} from '../../lib/adapters/webhooks/canonical-json.ts';
 
 // Made by Python 3 (webhook-canonical-vectors.py): the reference for what Didit signs in X-Signature-V2.
 interface Vectors {

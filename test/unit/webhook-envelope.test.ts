@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonTree } from '../../lib/webhooks/canonical-json.ts';
-import { readEnvelope } from '../../lib/webhooks/envelope.ts';
-import { WebhookPayloadError } from '../../lib/webhooks/errors.ts';
-import { freshness, parseBodyTimestamp, parseHeaderTimestamp } from '../../lib/webhooks/replay-window.ts';
+import { parseJsonTree } from '../../lib/adapters/webhooks/canonical-json.ts';
+import { readEnvelope } from '../../lib/adapters/webhooks/envelope.ts';
+import { WebhookPayloadError } from '../../lib/adapters/webhooks/errors.ts';
+import { freshness, parseBodyTimestamp, parseHeaderTimestamp } from '../../lib/adapters/webhooks/replay-window.ts';
 
 const envelope = (body: string) => readEnvelope(parseJsonTree(body));
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DETAIL_TYPES, detailTypeFor, summarise, UNKNOWN_DETAIL_TYPE } from '../../lib/webhooks/event-mapping.ts';
+import { DETAIL_TYPES, detailTypeFor, summarise, UNKNOWN_DETAIL_TYPE } from '../../lib/adapters/webhooks/event-mapping.ts';
 import { SENSITIVE_MARKERS, sessionStatusPayload } from '../sandbox/webhook-signer.ts';
 
 const meta = { signature: 'v2' as const, receivedAt: 1_700_000_001 };

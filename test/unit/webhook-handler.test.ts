@@ -4,13 +4,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 import type { SealedCiphertext } from '../../lib/sealed-key/ciphertext-source.ts';
 import { encryptionContextFor } from '../../lib/sealed-key/encryption-context.ts';
-import type { WebhookConfig } from '../../lib/webhooks/config.ts';
-import type { DedupeOutcome } from '../../lib/webhooks/dedupe.ts';
-import type { WebhookDependencies } from '../../lib/webhooks/dependencies.ts';
-import { WebhookDecisionUnavailableError } from '../../lib/webhooks/errors.ts';
-import type { WebhookEventDetail } from '../../lib/webhooks/event-mapping.ts';
-import { createWebhookHandler } from '../../lib/webhooks/handler.ts';
-import type { PublishReceipt } from '../../lib/webhooks/publisher.ts';
+import type { WebhookConfig } from '../../lib/adapters/webhooks/config.ts';
+import type { DedupeOutcome } from '../../lib/idempotency/delivery-dedupe.ts';
+import type { WebhookDependencies } from '../../lib/adapters/webhooks/dependencies.ts';
+import { WebhookDecisionUnavailableError } from '../../lib/adapters/webhooks/errors.ts';
+import type { WebhookEventDetail } from '../../lib/adapters/webhooks/event-mapping.ts';
+import { createWebhookHandler } from '../../lib/adapters/webhooks/handler.ts';
+import type { PublishReceipt } from '../../lib/events/publisher.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import {
   SENSITIVE_MARKERS,

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { canonicalForms, parseJsonTree } from '../../lib/webhooks/canonical-json.ts';
-import { SecureHmacSha256 } from '../../lib/webhooks/hmac-sha256.ts';
+import { canonicalForms, parseJsonTree } from '../../lib/adapters/webhooks/canonical-json.ts';
+import { SecureHmacSha256 } from '../../lib/adapters/webhooks/hmac-sha256.ts';
 import {
   presentedSignature,
   strongestPresented,
@@ -10,8 +10,8 @@ import {
   verifySignatures,
   type PresentedSignatures,
   type SignedMessages,
-} from '../../lib/webhooks/signatures.ts';
-import { readEnvelope } from '../../lib/webhooks/envelope.ts';
+} from '../../lib/adapters/webhooks/signatures.ts';
+import { readEnvelope } from '../../lib/adapters/webhooks/envelope.ts';
 
 interface SignedVector {
   name: string;

@@ -100,9 +100,9 @@ async function main(): Promise<number> {
     // The submit handler runs in this process (fast submission); its logs and metrics stay quiet here.
     process.env['POWERTOOLS_LOG_LEVEL'] = 'SILENT';
     process.env['POWERTOOLS_METRICS_DISABLED'] = 'true';
-    const { createSubmitJobHandler } = await import('../../../lib/jobs/api.ts');
-    const { loadJobConfig } = await import('../../../lib/jobs/config.ts');
-    const { createJobDependencies } = await import('../../../lib/jobs/dependencies.ts');
+    const { createSubmitJobHandler } = await import('../../../lib/adapters/jobs/api.ts');
+    const { loadJobConfig } = await import('../../../lib/adapters/jobs/config.ts');
+    const { createJobDependencies } = await import('../../../lib/adapters/jobs/dependencies.ts');
     const jobDeps = createJobDependencies(loadJobConfig(process.env));
     const submit = createSubmitJobHandler({ dependencies: () => jobDeps });
     const nameToJob = new Map<string, string>();

@@ -21,9 +21,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { createJobsTable, deleteJobsTable } from '../../../lib/jobs/store.ts';
+import { createJobsTable, deleteJobsTable } from '../../../lib/adapters/jobs/store.ts';
 import { encryptionContextFor, SERVICE_NAME } from '../../../lib/sealed-key/encryption-context.ts';
-import { createIdempotencyTable, deleteIdempotencyTable } from '../../../lib/webhooks/idempotency-table.ts';
+import { createIdempotencyTable, deleteIdempotencyTable } from '../../../lib/idempotency/table.ts';
 import type { Emulator } from '../emulator.ts';
 import { kmsClientFor, provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKeyResources } from '../provision.ts';
 import {

@@ -4,7 +4,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { OperationSpec } from '../../../lib/operations/types.ts';
 import { secretsClientFor } from '../../../infra/local/provision.ts';
-import { createOperationHandler } from '../../../lib/http/operation-handler.ts';
+import { createOperationHandler } from '../../../lib/adapters/http/operation-handler.ts';
 import { OPERATIONS, type OperationName } from '../../../lib/operations/table.ts';
 import { lambdaContext } from '../../support/api-events.ts';
 import { testEmulator } from '../../support/aws.ts';

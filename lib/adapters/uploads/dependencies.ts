@@ -1,0 +1,63 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createDependencies, type GatewayDependencies } from '../../runtime/dependencies.ts';
+import { createGatewayPublisher } from '../../events/gateway-publisher.ts';
+import { OutcomeStore } from '../../idempotency/outcome-store.ts';
+import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
+import type { EventPublisher } from '../../events/publisher.ts';
+import { loadIntakeConfig, type IntakeConfig } from './config.ts';
+import { createS3Client, IntakeObjects } from './objects.ts';
+import type { UploadOutcome } from './outcome.ts';
+
+/** Idempotency-record prefixes (records of the shared table are told apart by them). */
+export const UPLOAD_OUTCOME_KEY_PREFIX = 'didit-upload';
+export const UPLOAD_EVENT_KEY_PREFIX = 'didit-upload-event';
+
+/** What `onUpload` needs, built once per execution environment. */
+export interface IntakeDependencies {
+  readonly config: IntakeConfig;
+  /** The sealed key and the Didit client: the same as every operation function's. */
+  readonly gateway: GatewayDependencies;
+  readonly objects: Pick<IntakeObjects, 'head' | 'read' | 'deletePrefix'>;
+  /** The Didit call of an upload, at most once per manifest version. */
+  readonly outcomes: Pick<OutcomeStore<UploadOutcome>, 'once'>;
+  /** The result event, at most once per manifest version. */
+  readonly published: Pick<DeliveryDedupe, 'once'>;
+  readonly publisher: Pick<EventPublisher, 'publish'>;
+}
+
+export interface IntakeClients {
+  readonly s3?: S3Client;
+  readonly dynamodb?: DynamoDBClient;
+  readonly eventBridge?: EventBridgeClient;
+  readonly gateway?: GatewayDependencies;
+}
+
+/** AWS endpoints come from the SDK's usual environment (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …) unless clients are passed. */
+export function createIntakeDependencies(config: IntakeConfig = loadIntakeConfig(), clients: IntakeClients = {}): IntakeDependencies {
+  const s3 = clients.s3 ?? createS3Client(config);
+  const dynamodb = clients.dynamodb ?? new DynamoDBClient({ region: config.region, maxAttempts: 3 });
+  const eventBridge = clients.eventBridge ?? new EventBridgeClient({ region: config.region, maxAttempts: 3 });
+  return {
+    config,
+    gateway: clients.gateway ?? createDependencies(),
+    objects: new IntakeObjects({ s3, bucket: config.bucket }),
+    outcomes: new OutcomeStore<UploadOutcome>({
+      client: dynamodb,
+      tableName: config.idempotencyTable,
+      keyPrefix: UPLOAD_OUTCOME_KEY_PREFIX,
+      ttlSeconds: config.outcomeTtlSeconds,
+    }),
+    published: new DeliveryDedupe({ client: dynamodb, tableName: config.idempotencyTable, keyPrefix: UPLOAD_EVENT_KEY_PREFIX, ttlSeconds: config.outcomeTtlSeconds }),
+    publisher: createGatewayPublisher({ client: eventBridge, busName: config.eventBusName }),
+  };
+}
+
+let sharedIntake: IntakeDependencies | undefined;
+
+/** Lazily built on first use, so a configuration error fails that invocation (retried), not the import. */
+export function sharedIntakeDependencies(): IntakeDependencies {
+  sharedIntake ??= createIntakeDependencies();
+  return sharedIntake;
+}
