@@ -1,4 +1,4 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Checksum, HttpRequest, SourceData } from '@smithy/types';
 
@@ -15,40 +15,10 @@ export interface AwsCredentials {
 export type CredentialsSource = AwsCredentials | (() => Promise<AwsCredentials>);
 
 /**
- * SHA-256 and HMAC-SHA-256 for the signer on `node:crypto`, so signing needs no `@smithy/hash-node`
- * (the signer only asks for this small interface).
+ * SHA-256, or HMAC-SHA-256 when given a secret, for the signer: `@smithy/hash-node`'s `Hash` (node:crypto
+ * underneath) bound to `sha256`, as the AWS SDK's own Node runtime configures its signers.
  */
-export class NodeSha256 implements Checksum {
-  readonly #secret: Uint8Array | undefined;
-  #hash: Hash | Hmac;
-
-  constructor(secret?: SourceData) {
-    this.#secret = secret === undefined ? undefined : bytesOf(secret);
-    this.#hash = this.#fresh();
-  }
-
-  update(data: Uint8Array): void {
-    this.#hash.update(data);
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.#hash.digest()));
-  }
-
-  reset(): void {
-    this.#hash = this.#fresh();
-  }
-
-  #fresh(): Hash | Hmac {
-    return this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
-  }
-}
-
-function bytesOf(data: SourceData): Uint8Array {
-  if (typeof data === 'string') return new TextEncoder().encode(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
-}
+export const NodeSha256: new (secret?: SourceData) => Checksum = Hash.bind(null, 'sha256');
 
 /**
  * A SigV4 signer for API Gateway (`execute-api`). The client signs with it and the test stand-in for

@@ -240,6 +240,31 @@ describe('client: one signed method per operation', () => {
       'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
     );
   });
+
+  it('and the AWS test-suite signature of a request with a body (post-x-www-form-urlencoded: the payload is hashed)', async () => {
+    const signer = new SignatureV4({
+      service: 'service',
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' },
+      sha256: NodeSha256,
+      applyChecksum: false,
+    });
+    const signed = await signer.sign(
+      {
+        method: 'POST',
+        protocol: 'https:',
+        hostname: 'example.amazonaws.com',
+        path: '/',
+        query: {},
+        headers: { host: 'example.amazonaws.com', 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'Param1=value1',
+      },
+      { signingDate: new Date('2015-08-30T12:36:00Z') },
+    );
+    expect(signed.headers['authorization']).toBe(
+      'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a',
+    );
+  });
 });
 
 // ---- the API Gateway stand-in ------------------------------------------------------------------
