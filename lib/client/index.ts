@@ -11,17 +11,5 @@
 export { createGatewayClient, fetchTransport, GatewayClientError, type ErrorIssue, type GatewayClient, type GatewayClientOptions } from './client.ts';
 export { EXECUTE_API, executeApiSigner, NodeSha256, signRequest, type AwsCredentials, type CredentialsSource, type SignableRequest } from './sigv4.ts';
 export { buildRequest, escapeUri, queryString, type LooseArgs, type UnsignedRequest } from './request.ts';
-export type {
-  BodyEncoding,
-  CallOptions,
-  FileInput,
-  GatewayResponse,
-  OperationArgs,
-  OperationMethod,
-  OperationMethods,
-  OperationName,
-  ResponseBody,
-  Transport,
-  TransportRequest,
-  TransportResponse,
-} from './types.ts';
+// Every type of types.ts is the client's public vocabulary (arguments, answers, transport).
+export type * from './types.ts';

@@ -56,22 +56,15 @@ export function validateStructured(spec: OperationSpec, source: StructuredInput)
   return { params: params as Record<string, string>, query: query as Record<string, string>, input, files };
 }
 
+/** The schema of a request part (params, query, body); undefined when the operation takes none. */
+type PartSchema = z.ZodType<Record<string, unknown>> | undefined;
+
 /** {@link check} for path and query values, after refusing reserved names (their own issue, not an echo). */
-export function checkNames(
-  schema: z.ZodType<Record<string, unknown>> | undefined,
-  value: unknown,
-  prefix: string,
-  issues: FieldIssue[],
-): Record<string, unknown> {
+export function checkNames(schema: PartSchema, value: unknown, prefix: string, issues: FieldIssue[]): Record<string, unknown> {
   return checkReservedKeys(value, prefix, issues) ? check(schema, value, prefix, issues) : {};
 }
 
-export function check(
-  schema: z.ZodType<Record<string, unknown>> | undefined,
-  value: unknown,
-  prefix: string,
-  issues: FieldIssue[],
-): Record<string, unknown> {
+export function check(schema: PartSchema, value: unknown, prefix: string, issues: FieldIssue[]): Record<string, unknown> {
   if (schema === undefined) {
     if (value !== null && typeof value === 'object' && Object.keys(value).length > 0) {
       for (const name of Object.keys(value)) issues.push({ field: join(prefix, name), message: 'is not a known field' });
