@@ -2,24 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateEventBusCommand,
-  DeleteEventBusCommand,
-  DeleteRuleCommand,
-  EventBridgeClient,
-  PutRuleCommand,
-  PutTargetsCommand,
-  RemoveTargetsCommand,
-} from '@aws-sdk/client-eventbridge';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SetQueueAttributesCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -37,6 +21,7 @@ import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempo
 import { startSandbox, type Sandbox, type SessionStatus } from '../sandbox/index.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
+import { eventCapture, type EventCapture } from '../support/event-capture.ts';
 import { SENSITIVE_MARKERS, sessionStatusPayload, signDelivery, webhookEvent, webhookSecret, type SignerForm } from '../sandbox/webhook-signer.ts';
 
 // The webhook receiver end to end on the emulators: sealed secret (Secrets Manager + KMS with the
@@ -70,7 +55,7 @@ let dynamodb: DynamoDBClient;
 let eventBridge: EventBridgeClient;
 let secretsManager: SecretsManagerClient;
 let sqs: SQSClient;
-let queueUrl: string;
+let capture: EventCapture<ReceivedEvent>;
 let deps: WebhookDependencies;
 let logs: string[] = [];
 const allLogs: string[] = [];
@@ -129,30 +114,8 @@ beforeAll(async () => {
   );
   await createIdempotencyTable(dynamodb, names.table);
 
-  const bus = await eventBridge.send(new CreateEventBusCommand({ Name: names.bus }));
-  const queue = await sqs.send(new CreateQueueCommand({ QueueName: names.queue }));
-  queueUrl = queue.QueueUrl!;
-  const attributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-  const queueArn = attributes.Attributes!['QueueArn']!;
-  const rule = await eventBridge.send(
-    new PutRuleCommand({ Name: names.rule, EventBusName: names.bus, EventPattern: JSON.stringify({ source: ['didit.webhooks'] }) }),
-  );
-  // As in AWS: the queue lets this rule send to it (the emulators do not enforce it).
-  await sqs.send(
-    new SetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      Attributes: {
-        Policy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: queueArn, Condition: { ArnEquals: { 'aws:SourceArn': rule.RuleArn } } },
-          ],
-        }),
-      },
-    }),
-  );
-  await eventBridge.send(new PutTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Targets: [{ Id: 'queue', Arn: queueArn }] }));
-  expect(bus.EventBusArn).toContain(names.bus);
+  capture = await eventCapture<ReceivedEvent>({ eventBridge, sqs, bus: names.bus, rule: names.rule, queue: names.queue, pattern: { source: ['didit.webhooks'] } });
+  expect(capture.busArn).toContain(names.bus);
 
   deps = createWebhookDependencies(config(), { dynamodb, eventBridge, secretsManager, gateway });
 
@@ -168,10 +131,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await eventBridge?.send(new RemoveTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Ids: ['queue'] })).catch(() => {});
-  await eventBridge?.send(new DeleteRuleCommand({ Name: names.rule, EventBusName: names.bus })).catch(() => {});
-  await eventBridge?.send(new DeleteEventBusCommand({ Name: names.bus })).catch(() => {});
-  if (queueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => {});
+  await capture?.dispose();
   if (dynamodb) await deleteIdempotencyTable(dynamodb, names.table);
   if (sealed) await teardownSealedKey(em, sealed);
   if (wrongPurpose) await teardownSealedKey(em, wrongPurpose);
@@ -221,22 +181,11 @@ interface ReceivedEvent {
 }
 
 /**
- * Reads the queue until at least `min` events arrived, then keeps listening for `settleMs` so that an
- * extra (duplicate) event would be seen too. Deletes what it read.
+ * The events published so far, once at least `min` arrived (read up to a marker put on the bus after them,
+ * so an extra, duplicate, event would be among them). Deletes what it read.
  */
-async function receiveEvents(min: number, settleMs = 2_500, timeoutMs = 20_000): Promise<ReceivedEvent[]> {
-  const events: ReceivedEvent[] = [];
-  const deadline = Date.now() + timeoutMs;
-  let settleUntil = min === 0 ? Date.now() + settleMs : Number.POSITIVE_INFINITY;
-  while (Date.now() < Math.min(deadline, settleUntil)) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    for (const message of out.Messages ?? []) {
-      events.push(JSON.parse(message.Body!) as ReceivedEvent);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }));
-    }
-    if (events.length >= min && settleUntil === Number.POSITIVE_INFINITY) settleUntil = Date.now() + settleMs;
-  }
-  return events;
+async function receiveEvents(min: number): Promise<ReceivedEvent[]> {
+  return (await capture.collect(min)).map((c) => c.event);
 }
 
 describe('webhook receiver on the emulators', () => {
@@ -318,7 +267,7 @@ describe('webhook receiver on the emulators', () => {
       expect(res.statusCode).toBe(status);
       expect(body(res).error.code).toBe(code);
     }
-    expect(await receiveEvents(0, 2_000)).toEqual([]);
+    expect(await receiveEvents(0)).toEqual([]);
     // Two decryptions (wrong secret, tampered), each zeroed: two audit lines naming the webhook purpose.
     const audits = logs.filter((l) => l.includes('"audit":"didit-webhook-secret-use"')).map((l) => JSON.parse(l) as Record<string, any>);
     expect(audits).toHaveLength(2);
@@ -334,7 +283,7 @@ describe('webhook receiver on the emulators', () => {
     expect(res.statusCode).toBe(400);
     expect(body(res).error.code).toBe('WEBHOOK_TYPE_UNKNOWN');
     expect(kmsDecrypts()).toBe(before);
-    expect(await receiveEvents(0, 2_000)).toEqual([]);
+    expect(await receiveEvents(0)).toEqual([]);
   });
 
   it('when EventBridge fails, answers 5xx (Didit retries) and forgets the attempt, so the retry publishes', async () => {
@@ -466,7 +415,7 @@ describe('webhook receiver on the emulators', () => {
     expect((await deliver(webhookEvent({ body: JSON.stringify(good), headers: headers({ 'X-Signature-V2': wrong }) }))).statusCode).toBe(401);
     expect(kmsDecrypts() - decryptsBefore).toBe(1);
     expect(decisionFetches() - fetchesBefore).toBe(0);
-    expect(await receiveEvents(0, 2_000)).toEqual([]);
+    expect(await receiveEvents(0)).toEqual([]);
   });
 
   it('the webhook secret never appears in the logs (ASCII, base64, hex)', () => {
