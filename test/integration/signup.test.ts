@@ -1,23 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateEventBusCommand,
-  DeleteEventBusCommand,
-  DeleteRuleCommand,
-  EventBridgeClient,
-  PutEventsCommand,
-  PutRuleCommand,
-  PutTargetsCommand,
-  RemoveTargetsCommand,
-} from '@aws-sdk/client-eventbridge';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { provisionSealedKey, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
@@ -39,6 +23,7 @@ import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempo
 import { startSandbox, type Sandbox } from '../sandbox/index.ts';
 import { lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
+import { eventCapture, type EventCapture } from '../support/event-capture.ts';
 
 // The `user.signup` trigger end to end on the emulators: PutEvents on the application's bus → the documented
 // rule (SIGNUP_EVENT_PATTERN) → SQS standing in for the Lambda target (no emulator invokes Lambda), read
@@ -68,8 +53,8 @@ let gateway: GatewayDependencies;
 let dynamodb: DynamoDBClient;
 let eventBridge: EventBridgeClient;
 let sqs: SQSClient;
-let signupsUrl: string;
-let resultsUrl: string;
+let signups: EventCapture<AppEvent>;
+let results: EventCapture<Published['event']>;
 let deps: SignupDependencies;
 const env = () => ({ AWS_REGION: em.region, IDEMPOTENCY_TABLE: names.table, EVENT_BUS_NAME: names.gatewayBus, DEFAULT_WORKFLOW_ID: DEFAULT_WORKFLOW });
 
@@ -98,30 +83,22 @@ beforeAll(async () => {
   sqs = new SQSClient(clientConfig(em.endpoint));
   await createIdempotencyTable(dynamodb, names.table);
 
-  await eventBridge.send(new CreateEventBusCommand({ Name: names.appBus }));
-  await eventBridge.send(new CreateEventBusCommand({ Name: names.gatewayBus }));
-  signupsUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.signups }))).QueueUrl!;
-  resultsUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.results }))).QueueUrl!;
   // The documented rule, as deployed (there its target is onSignup).
-  await eventBridge.send(new PutRuleCommand({ Name: names.signupRule, EventBusName: names.appBus, EventPattern: JSON.stringify(SIGNUP_EVENT_PATTERN) }));
-  await eventBridge.send(new PutTargetsCommand({ Rule: names.signupRule, EventBusName: names.appBus, Targets: [{ Id: 'onSignup', Arn: await queueArn(signupsUrl) }] }));
-  await eventBridge.send(
-    new PutRuleCommand({ Name: names.resultRule, EventBusName: names.gatewayBus, EventPattern: JSON.stringify({ source: ['didit.gateway'], 'detail-type': [{ prefix: 'didit.session.' }] }) }),
-  );
-  await eventBridge.send(new PutTargetsCommand({ Rule: names.resultRule, EventBusName: names.gatewayBus, Targets: [{ Id: 'queue', Arn: await queueArn(resultsUrl) }] }));
+  signups = await eventCapture<AppEvent>({ eventBridge, sqs, bus: names.appBus, rule: names.signupRule, queue: names.signups, pattern: SIGNUP_EVENT_PATTERN, targetId: 'onSignup' });
+  results = await eventCapture<Published['event']>({
+    eventBridge,
+    sqs,
+    bus: names.gatewayBus,
+    rule: names.resultRule,
+    queue: names.results,
+    pattern: { source: ['didit.gateway'], 'detail-type': [{ prefix: 'didit.session.' }] },
+  });
   deps = createSignupDependencies(loadSignupConfig(env()), { dynamodb, eventBridge, gateway });
 });
 
 afterAll(async () => {
-  for (const [rule, bus] of [
-    [names.signupRule, names.appBus],
-    [names.resultRule, names.gatewayBus],
-  ] as const) {
-    await eventBridge?.send(new RemoveTargetsCommand({ Rule: rule, EventBusName: bus, Ids: [rule === names.signupRule ? 'onSignup' : 'queue'] })).catch(() => {});
-    await eventBridge?.send(new DeleteRuleCommand({ Name: rule, EventBusName: bus })).catch(() => {});
-  }
-  for (const bus of [names.appBus, names.gatewayBus]) await eventBridge?.send(new DeleteEventBusCommand({ Name: bus })).catch(() => {});
-  for (const url of [signupsUrl, resultsUrl]) if (url) await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  await signups?.dispose();
+  await results?.dispose();
   if (dynamodb) await deleteIdempotencyTable(dynamodb, names.table);
   if (sealed) await teardownSealedKey(em, sealed);
   gateway?.didit.close();
@@ -133,11 +110,6 @@ beforeEach(() => {
   sandbox.reset();
 });
 
-async function queueArn(url: string): Promise<string> {
-  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
-  return out.Attributes!['QueueArn']!;
-}
-
 type AppEvent = EventBridgeEvent<'user.signup', Record<string, unknown>>;
 
 /** Puts a sign-up on the application's bus and returns the event as the rule delivered it. */
@@ -146,16 +118,7 @@ async function signUp(detail: Record<string, unknown>): Promise<AppEvent> {
     new PutEventsCommand({ Entries: [{ EventBusName: names.appBus, Source: SIGNUP_EVENT.source, DetailType: SIGNUP_EVENT.detailType, Detail: JSON.stringify(detail) }] }),
   );
   const id = put.Entries![0]!.EventId!;
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: signupsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    for (const message of out.Messages ?? []) {
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: signupsUrl, ReceiptHandle: message.ReceiptHandle! }));
-      const event = JSON.parse(message.Body!) as AppEvent;
-      if (event.id === id) return event;
-    }
-  }
-  throw new Error(`the rule did not deliver event ${id}`);
+  return (await signups.next((c) => c.event.id === id)).event;
 }
 
 async function onSignup(event: AppEvent, d: SignupDependencies = deps): Promise<SignupResult> {
@@ -167,19 +130,9 @@ interface Published {
   event: { source: string; 'detail-type': string; detail: Record<string, unknown> };
 }
 
-async function receiveResults(min: number, settleMs = 2_500, timeoutMs = 20_000): Promise<Published[]> {
-  const events: Published[] = [];
-  const deadline = Date.now() + timeoutMs;
-  let settleUntil = min === 0 ? Date.now() + settleMs : Number.POSITIVE_INFINITY;
-  while (Date.now() < Math.min(deadline, settleUntil)) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    for (const message of out.Messages ?? []) {
-      events.push({ raw: message.Body!, event: JSON.parse(message.Body!) as Published['event'] });
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: resultsUrl, ReceiptHandle: message.ReceiptHandle! }));
-    }
-    if (events.length >= min && settleUntil === Number.POSITIVE_INFINITY) settleUntil = Date.now() + settleMs;
-  }
-  return events;
+/** The result events published so far, once at least `min` arrived (read up to a marker put on the bus after them). */
+async function receiveResults(min: number): Promise<Published[]> {
+  return results.collect(min);
 }
 
 const creates = () => sandbox.count({ method: 'POST', pathPrefix: '/v3/session/' });
@@ -234,7 +187,7 @@ describe('user.signup → Didit session on the emulators', () => {
     const again = await onSignup(event);
     expect(again).toEqual({ status: 'created', duplicate: true, eventBridgeEventId: first.eventBridgeEventId });
     expect(creates()).toBe(1);
-    expect(await receiveResults(0, 2_000)).toEqual([]);
+    expect(await receiveResults(0)).toEqual([]);
     expect(await sessionsOf(userId)).toHaveLength(1);
 
     const scan = await dynamodb.send(new ScanCommand({ TableName: names.table }));
@@ -285,7 +238,7 @@ describe('user.signup → Didit session on the emulators', () => {
     // createSession with vendor_data is idempotent: the client itself retries once, so two faults.
     sandbox.inject({ fault: { kind: 'status', status: 503 }, times: 2, method: 'POST', pathPrefix: '/v3/session/' });
     await expect(onSignup(event)).rejects.toMatchObject({ code: 'DIDIT_UNAVAILABLE' });
-    expect(await receiveResults(0, 1_500)).toEqual([]);
+    expect(await receiveResults(0)).toEqual([]);
     expect(await onSignup(event)).toMatchObject({ status: 'created', duplicate: false });
     expect(sandbox.received.map((r) => r.status)).toEqual([503, 503, 201]);
     expect(await receiveResults(1)).toHaveLength(1);

@@ -1,14 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateEventBusCommand,
-  DeleteEventBusCommand,
-  DeleteRuleCommand,
-  EventBridgeClient,
-  PutRuleCommand,
-  PutTargetsCommand,
-  RemoveTargetsCommand,
-} from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import {
   CreateBucketCommand,
@@ -19,14 +11,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyResult, S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { provisionSealedKey, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
@@ -42,6 +27,7 @@ import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempo
 import { startSandbox, type Sandbox } from '../sandbox/index.ts';
 import { JPEG, PNG, apiEvent, lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
+import { eventCapture, queueReader, type EventCapture, type QueueReader } from '../support/event-capture.ts';
 
 // S3 uploads end to end on the emulators: POST /v1/uploads → presigned PUTs with fetch → the emulator's own
 // S3 notification for the manifest (S3 → SQS, read back here: the real S3Event) → onUpload → sealed key (KMS)
@@ -74,7 +60,8 @@ let dynamodb: DynamoDBClient;
 let eventBridge: EventBridgeClient;
 let sqs: SQSClient;
 let uploadKeyArn: string;
-let resultsUrl: string;
+let results: EventCapture<ReceivedEvent>;
+let notifications: QueueReader<Partial<S3Event>>;
 let notificationsUrl: string;
 let intake: IntakeDependencies;
 let presignDeps: PresignDependencies;
@@ -116,7 +103,8 @@ beforeAll(async () => {
 
   // S3 → SQS for the manifests only (the deployed notification targets onUpload with the same filter).
   notificationsUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.notifications }))).QueueUrl!;
-  const notificationsArn = await queueArn(notificationsUrl);
+  const notificationsArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: notificationsUrl, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
+  notifications = queueReader<Partial<S3Event>>(sqs, notificationsUrl);
   await s3.send(
     new PutBucketNotificationConfigurationCommand({
       Bucket: names.bucket,
@@ -134,12 +122,7 @@ beforeAll(async () => {
   );
 
   await createIdempotencyTable(dynamodb, names.table);
-  await eventBridge.send(new CreateEventBusCommand({ Name: names.bus }));
-  resultsUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.results }))).QueueUrl!;
-  await eventBridge.send(
-    new PutRuleCommand({ Name: names.rule, EventBusName: names.bus, EventPattern: JSON.stringify({ source: ['didit.gateway'], 'detail-type': ['didit.upload.completed'] }) }),
-  );
-  await eventBridge.send(new PutTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Targets: [{ Id: 'queue', Arn: await queueArn(resultsUrl) }] }));
+  results = await eventCapture<ReceivedEvent>({ eventBridge, sqs, bus: names.bus, rule: names.rule, queue: names.results, pattern: { source: ['didit.gateway'], 'detail-type': ['didit.upload.completed'] } });
 
   // The handler's own S3 client, recording each command and key.
   const handlerS3 = new S3Client(s3Options);
@@ -160,14 +143,12 @@ beforeAll(async () => {
   };
   intake = createIntakeDependencies(loadIntakeConfig(env), { s3: handlerS3, dynamodb, eventBridge, gateway });
   presignDeps = createPresignDependencies(loadPresignConfig(env), s3);
-  await drain(notificationsUrl);
+  await notifications.drain();
 });
 
 afterAll(async () => {
-  await eventBridge?.send(new RemoveTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Ids: ['queue'] })).catch(() => {});
-  await eventBridge?.send(new DeleteRuleCommand({ Name: names.rule, EventBusName: names.bus })).catch(() => {});
-  await eventBridge?.send(new DeleteEventBusCommand({ Name: names.bus })).catch(() => {});
-  for (const url of [resultsUrl, notificationsUrl]) if (url) await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  await results?.dispose();
+  if (notificationsUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: notificationsUrl })).catch(() => {});
   if (s3) {
     const left = await listKeys('');
     if (left.length > 0) await s3.send(new DeleteObjectsCommand({ Bucket: names.bucket, Delete: { Objects: left.map((Key) => ({ Key })) } })).catch(() => {});
@@ -185,19 +166,6 @@ beforeEach(() => {
   sandbox.reset();
   s3Calls.length = 0;
 });
-
-async function queueArn(url: string): Promise<string> {
-  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
-  return out.Attributes!['QueueArn']!;
-}
-
-async function drain(url: string): Promise<void> {
-  for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    if ((out.Messages ?? []).length === 0) return;
-    for (const m of out.Messages!) await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-  }
-}
 
 async function presign(body: unknown): Promise<APIGatewayProxyResult> {
   const event = apiEvent({ method: 'POST', path: '/v1/uploads', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -221,17 +189,8 @@ async function uploadWithTicket(ticket: UploadTicket, files: Readonly<Record<str
 }
 
 /** The S3 event the emulator delivered for this manifest key (skips s3:TestEvent and other keys). */
-async function s3EventFor(key: string, timeoutMs = 15_000): Promise<S3Event> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: notificationsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    for (const message of out.Messages ?? []) {
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: notificationsUrl, ReceiptHandle: message.ReceiptHandle! }));
-      const event = JSON.parse(message.Body!) as Partial<S3Event>;
-      if (event.Records?.some((r) => decodeS3Key(r.s3.object.key) === key)) return event as S3Event;
-    }
-  }
-  throw new Error(`no S3 notification for ${key}`);
+async function s3EventFor(key: string): Promise<S3Event> {
+  return (await notifications.next(({ event }) => event.Records?.some((r) => decodeS3Key(r.s3.object.key) === key) === true)).event as S3Event;
 }
 
 async function onUpload(event: S3Event): Promise<UploadRecordResult[]> {
@@ -246,23 +205,11 @@ interface ReceivedEvent {
 }
 
 /**
- * Reads the result events of one upload (by callerRef; others, e.g. late ones of an earlier test, are
- * dropped) until `min` arrived, then listens `settleMs` longer so that a duplicate would show.
+ * The result events of one upload (by callerRef; others, e.g. late ones of an earlier test, are dropped)
+ * published so far, once `min` arrived: read up to a marker put on the bus after them, so a duplicate shows.
  */
-async function receiveResults(callerRef: string, min: number, settleMs = 2_500, timeoutMs = 20_000): Promise<Array<{ raw: string; event: ReceivedEvent }>> {
-  const events: Array<{ raw: string; event: ReceivedEvent }> = [];
-  const deadline = Date.now() + timeoutMs;
-  let settleUntil = min === 0 ? Date.now() + settleMs : Number.POSITIVE_INFINITY;
-  while (Date.now() < Math.min(deadline, settleUntil)) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: resultsUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    for (const message of out.Messages ?? []) {
-      const event = JSON.parse(message.Body!) as ReceivedEvent;
-      if (event.detail.callerRef === callerRef) events.push({ raw: message.Body!, event });
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: resultsUrl, ReceiptHandle: message.ReceiptHandle! }));
-    }
-    if (events.length >= min && settleUntil === Number.POSITIVE_INFINITY) settleUntil = Date.now() + settleMs;
-  }
-  return events;
+async function receiveResults(callerRef: string, min: number): Promise<Array<{ raw: string; event: ReceivedEvent }>> {
+  return results.collect(min, ({ event }) => event.detail?.callerRef === callerRef);
 }
 
 async function listKeys(prefix: string): Promise<string[]> {
@@ -359,7 +306,7 @@ describe('S3 uploads on the emulators', () => {
     const [again] = await onUpload(event);
     expect(again).toMatchObject({ status: 'succeeded', replayed: true, published: false });
     expect(calls('/v3/id-verification/')).toBe(1);
-    expect(await receiveResults(callerRef, 0, 2_000)).toEqual([]);
+    expect(await receiveResults(callerRef, 0)).toEqual([]);
 
     // The stored outcome is the allow-listed summary: no PII in DynamoDB either.
     const scan = await dynamodb.send(new ScanCommand({ TableName: names.table }));
@@ -450,7 +397,7 @@ describe('S3 uploads on the emulators', () => {
     await expect(onUpload(event)).rejects.toMatchObject({ code: 'DIDIT_UNAVAILABLE' });
     expect(calls('/v3/passive-liveness/')).toBe(1);
     expect(await listKeys(uploadPrefix(ticket))).toHaveLength(2);
-    expect(await receiveResults(ticket.callerRef, 0, 1_500)).toEqual([]);
+    expect(await receiveResults(ticket.callerRef, 0)).toEqual([]);
 
     // Lambda's asynchronous retry: the same event. The 503 was not billed; this call is the one that counts.
     const [result] = await onUpload(event);
