@@ -1,14 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateEventBusCommand,
-  DeleteEventBusCommand,
-  DeleteRuleCommand,
-  EventBridgeClient,
-  PutRuleCommand,
-  PutTargetsCommand,
-  RemoveTargetsCommand,
-} from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
@@ -17,7 +9,6 @@ import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
-  SetQueueAttributesCommand,
   SQSClient,
   type Message,
 } from '@aws-sdk/client-sqs';
@@ -40,6 +31,7 @@ import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempo
 import { startSandbox, type Sandbox } from '../sandbox/index.ts';
 import { apiEvent, JPEG, lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
+import { eventCapture, queueReader, type EventCapture } from '../support/event-capture.ts';
 
 // Asynchronous jobs end to end on the emulators: submit (validation, job record in DynamoDB, SQS message) →
 // the worker on the messages read back from SQS, in the SQSEvent shape Lambda builds (the emulators cannot
@@ -70,7 +62,7 @@ let sqs: SQSClient;
 let queueUrl: string;
 let queueArn: string;
 let dlqUrl: string;
-let eventsQueueUrl: string;
+let events: EventCapture<ReceivedEvent>;
 let gateway: GatewayDependencies;
 let jobs: JobDependencies;
 let jobsKmsHandler: SecureKmsRequestHandler;
@@ -135,26 +127,7 @@ beforeAll(async () => {
   queueArn = await arnOf(queueUrl);
 
   // Completion events: bus → rule (source didit.jobs) → a queue read back here.
-  await eventBridge.send(new CreateEventBusCommand({ Name: names.bus }));
-  eventsQueueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: names.events }))).QueueUrl!;
-  const eventsArn = await arnOf(eventsQueueUrl);
-  const rule = await eventBridge.send(
-    new PutRuleCommand({ Name: names.rule, EventBusName: names.bus, EventPattern: JSON.stringify({ source: ['didit.jobs'] }) }),
-  );
-  await sqs.send(
-    new SetQueueAttributesCommand({
-      QueueUrl: eventsQueueUrl,
-      Attributes: {
-        Policy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: eventsArn, Condition: { ArnEquals: { 'aws:SourceArn': rule.RuleArn } } },
-          ],
-        }),
-      },
-    }),
-  );
-  await eventBridge.send(new PutTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Targets: [{ Id: 'queue', Arn: eventsArn }] }));
+  events = await eventCapture<ReceivedEvent>({ eventBridge, sqs, bus: names.bus, rule: names.rule, queue: names.events, pattern: { source: ['didit.jobs'] } });
 
   gateway = createDependencies(loadConfig(environment()));
   countKms(gateway.kmsHandler);
@@ -174,10 +147,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   gateway?.didit.close();
-  await eventBridge?.send(new RemoveTargetsCommand({ Rule: names.rule, EventBusName: names.bus, Ids: ['queue'] })).catch(() => {});
-  await eventBridge?.send(new DeleteRuleCommand({ Name: names.rule, EventBusName: names.bus })).catch(() => {});
-  await eventBridge?.send(new DeleteEventBusCommand({ Name: names.bus })).catch(() => {});
-  for (const url of [queueUrl, dlqUrl, eventsQueueUrl]) if (url) await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  await events?.dispose();
+  for (const url of [queueUrl, dlqUrl]) if (url) await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
   if (dynamodb) {
     await deleteJobsTable(dynamodb, names.jobsTable);
     await deleteIdempotencyTable(dynamodb, names.idempotencyTable);
@@ -193,7 +164,7 @@ beforeEach(async () => {
   logs = [];
   kmsCalls.length = 0;
   await drain(queueUrl);
-  await drain(eventsQueueUrl);
+  await events.drain();
 });
 
 // ---- helpers -----------------------------------------------------------------------------------------
@@ -229,30 +200,28 @@ async function submitAml(fullName = 'Ana García'): Promise<string> {
   return body(res)['jobId'] as string;
 }
 
-/** Receives until `n` messages are in hand (a Lambda batch can be any set of visible messages). */
-async function receive(url: string, n: number, timeoutMs = 10_000): Promise<Message[]> {
+/** Receives until `n` messages are in hand (a Lambda batch can be any set of visible messages), long-polling. */
+async function receive(url: string, n: number): Promise<Message[]> {
   const messages: Message[] = [];
-  const deadline = Date.now() + timeoutMs;
-  while (messages.length < n && Date.now() < deadline) {
+  while (messages.length < n) {
     const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: Math.min(10, n - messages.length), WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: Math.min(10, n - messages.length), WaitTimeSeconds: 20, MessageSystemAttributeNames: ['All'] }),
     );
     messages.push(...(out.Messages ?? []));
   }
   return messages;
 }
 
+/** Nothing visible is waiting in the queue: a marker sent now is the first message to come back. */
 async function receiveNone(url: string): Promise<void> {
+  expect(await queueReader(sqs, url).collect(0)).toEqual([]);
   const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
   expect(out.Messages ?? []).toEqual([]);
 }
 
+/** Deletes every message sent to the queue so far (read up to a marker sent after them). */
 async function drain(url: string): Promise<void> {
-  for (;;) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-    if ((out.Messages ?? []).length === 0) return;
-    for (const m of out.Messages!) await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-  }
+  await queueReader(sqs, url).drain();
 }
 
 /** The record Lambda's SQS event source mapping builds from a received message. */
@@ -312,19 +281,9 @@ interface ReceivedEvent {
   detail: JobCompletedDetail;
 }
 
-async function receiveEvents(min: number, settleMs = 2_000, timeoutMs = 20_000): Promise<ReceivedEvent[]> {
-  const events: ReceivedEvent[] = [];
-  const deadline = Date.now() + timeoutMs;
-  let settleUntil = min === 0 ? Date.now() + settleMs : Number.POSITIVE_INFINITY;
-  while (Date.now() < Math.min(deadline, settleUntil)) {
-    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: eventsQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    for (const message of out.Messages ?? []) {
-      events.push(JSON.parse(message.Body!) as ReceivedEvent);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: eventsQueueUrl, ReceiptHandle: message.ReceiptHandle! }));
-    }
-    if (events.length >= min && settleUntil === Number.POSITIVE_INFINITY) settleUntil = Date.now() + settleMs;
-  }
-  return events;
+/** The completion events published so far, once at least `min` arrived (read up to a marker put on the bus after them). */
+async function receiveEvents(min: number): Promise<ReceivedEvent[]> {
+  return (await events.collect(min)).map((c) => c.event);
 }
 
 async function jobItem(jobId: string): Promise<string> {
