@@ -13,12 +13,16 @@ describe('BatchKeyScope: one decrypt for a batch', () => {
     const scope = scopeOf(sealed);
     const released: Array<{ info: KeyUseInfo; error: unknown }> = [];
     const seen: SecureBuffer[] = [];
+    // Every use holds the key until all five hold it: they overlap for certain.
+    let allIn!: () => void;
+    const overlapping = new Promise<void>((r) => (allIn = r));
     const results = await Promise.all(
       [1, 2, 3, 4, 5].map((n) =>
         scope.useKey(
           async (key) => {
             seen.push(key);
-            await new Promise((r) => setTimeout(r, 5 * n));
+            if (seen.length === 5) allIn();
+            await overlapping;
             if (n === 3) throw new Error('didit said no');
             return n;
           },

@@ -179,13 +179,16 @@ describe('job worker (in-memory dependencies)', () => {
     const f = fakes();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    let calling!: () => void;
+    const inCall = new Promise<void>((r) => (calling = r));
     f.didit.behaviour = async () => {
+      calling();
       await gate;
       return diditResponse({ aml: { status: 'Approved' } });
     };
     const id = job(f);
     const first = run(f, [record(aml(id))]);
-    await new Promise((r) => setTimeout(r, 20));
+    await inCall; // the first delivery is inside its Didit call
     const dup = record(aml(id));
     const second = await run(f, [dup]);
     expect(second.batchItemFailures).toEqual([{ itemIdentifier: dup.messageId }]);

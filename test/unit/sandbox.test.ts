@@ -562,15 +562,16 @@ describe('didit sandbox', () => {
     });
 
     it('delay: holds the answer back (a short client timeout fires), then answers normally', async () => {
-      sandbox.inject({ fault: { kind: 'delay', ms: 1_000 } });
+      // A delay no client timeout can lose to (close() ends it): the request is recorded, never answered.
+      sandbox.inject({ fault: { kind: 'delay', ms: 600_000 } });
       await expect(call(sandbox, { method: 'POST', path: '/v3/aml/', body: '{"full_name":"x"}', headers: { 'content-type': 'application/json', ...keyHeader(sandbox.apiKey) }, timeoutMs: 150 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
       expect(sandbox.count({ pathPrefix: '/v3/aml/' })).toBe(1);
+      expect(sandbox.received.at(-1)?.status).toBe(0);
 
       sandbox.inject({ fault: { kind: 'delay', ms: 200 } });
-      const started = Date.now();
       const slow = await postJson(sandbox, '/v3/aml/', { full_name: 'x' });
       expect(slow.status).toBe(200);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      expect(sandbox.received.at(-1)?.status).toBe(200);
     });
 
     it('reset: drops the connection without an answer (ECONNRESET)', async () => {
@@ -626,9 +627,13 @@ describe('didit sandbox', () => {
       const agent = new Agent({ keepAlive: true });
       try {
         await call(fresh, { path: '/v3/sessions/', headers: keyHeader(fresh.apiKey), agent });
-        const started = Date.now();
+        const idle = Object.values(agent.freeSockets).flat()[0]!;
+        const ended = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+        // close() resolves without waiting out the 120 s keep-alive (the test's timeout would), and the
+        // server has ended the idle connection the agent was keeping.
         await fresh.close();
-        expect(Date.now() - started).toBeLessThan(1_000);
+        await ended;
+        expect(idle.destroyed).toBe(true);
       } finally {
         agent.destroy();
       }

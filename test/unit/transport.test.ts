@@ -16,13 +16,16 @@ let url: string;
 const sockets = new Set<Socket>();
 let requests = 0;
 let mode: 'ok' | 'chunked' | 'big' | 'garbage' | 'slow' | 'two' = 'ok';
+/** Settles when a request meets mode 'slow', whose answer is then held back for good (the client must give up). */
+let slowArrived!: Promise<void>;
+let onSlow: () => void = () => {};
 
 beforeAll(async () => {
   server = createServer({ keepAliveTimeout: 10_000 }, (req, res) => {
     requests++;
     req.resume();
     req.on('end', () => {
-      if (mode === 'slow') return void setTimeout(() => res.end('late'), 500);
+      if (mode === 'slow') return void onSlow();
       if (mode === 'garbage') return void req.socket.end('HTTP/1.1 OK nonsense\r\n\r\n');
       // Two responses to one request, in one write: the second must never be read as an answer.
       if (mode === 'two') return void req.socket.write(`${TWO_RESPONSES}`);
@@ -52,6 +55,7 @@ afterAll(async () => {
 beforeEach(() => {
   mode = 'ok';
   requests = 0;
+  slowArrived = new Promise<void>((resolve) => (onSlow = resolve));
 });
 
 function pool(now?: () => number): ConnectionPool {
@@ -176,8 +180,10 @@ describe('ConnectionPool', () => {
     const p = pool();
     mode = 'slow';
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    await expect(p.send(request({ signal: controller.signal }), { idempotent: true })).rejects.toMatchObject({ aborted: true });
+    const sent = p.send(request({ signal: controller.signal }), { idempotent: true });
+    await slowArrived;
+    controller.abort();
+    await expect(sent).rejects.toMatchObject({ aborted: true });
     p.close();
   });
 
