@@ -115,38 +115,32 @@ if pid == 0:
 out = bytearray()
 deadline = time.time() + spec['timeout']
 def pump(until=None):
-    while time.time() < deadline:
+    # Reads the terminal until \`until\` shows (True), the child closes it ('eof'), or the run's guard ends ('guard').
+    while True:
         if until is not None and until in out:
             return True
-        r, _, _ = select.select([fd], [], [], 0.05)
+        left = deadline - time.time()
+        if left <= 0:
+            return 'guard'
+        r, _, _ = select.select([fd], [], [], left)
         if fd in r:
             try:
                 data = os.read(fd, 4096)
             except OSError:
-                return False
+                return 'eof'
             if not data:
-                return False
+                return 'eof'
             out.extend(data)
-    return False
 for step in spec['steps']:
     if 'wait' in step:
-        if not pump(step['wait'].encode()):
+        if pump(step['wait'].encode()) is not True:
             break
     elif 'send' in step:
+        # No pause between sends: the CLI reads its raw-mode terminal byte by byte, however the bytes arrive.
         os.write(fd, base64.b64decode(step['send']))
-        time.sleep(0.05)
-pump()
-status = None
-end = time.time() + 15
-while time.time() < end:
-    p, st = os.waitpid(pid, os.WNOHANG)
-    if p:
-        status = st
-        break
-    time.sleep(0.05)
-if status is None:
+if pump() != 'eof':
     os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
+_, status = os.waitpid(pid, 0)
 code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 sys.stdout.write(json.dumps({'exit': code, 'transcript': base64.b64encode(bytes(out)).decode()}))
 `;
