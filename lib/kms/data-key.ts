@@ -35,7 +35,7 @@ export async function generateDataKeyToSecureBuffer(
 ): Promise<DataKey> {
   const command = new GenerateDataKeyCommand({ KeyId: input.keyId, KeySpec: 'AES_256', EncryptionContext: { ...input.encryptionContext } });
   try {
-    const { output, plaintext } = await sendCapturingPlaintext(client, command, 'GenerateDataKey', options);
+    const { output, plaintext } = await sendCapturingPlaintext(client, command, options);
     if (plaintext.length !== DATA_KEY_BYTES || output.CiphertextBlob === undefined) {
       plaintext.dispose();
       throw new KmsResponseError('KMS GenerateDataKey answered an unexpected data key');

@@ -55,7 +55,7 @@ export async function decryptToSecureBuffer(
     KeyId: input.keyId,
   });
   try {
-    const { output, plaintext } = await sendCapturingPlaintext(client, command, 'Decrypt', options);
+    const { output, plaintext } = await sendCapturingPlaintext(client, command, options);
     return { plaintext, keyId: output.KeyId, requestId: output.$metadata.requestId };
   } catch (err) {
     throw mapKmsError(err);

@@ -90,7 +90,7 @@ type OutputOf<C extends PlaintextCommand> = C extends DecryptCommand ? DecryptCo
  *
  * @example
  * ```ts
- * const { output, plaintext } = await sendCapturingPlaintext(client, new DecryptCommand(input), 'Decrypt');
+ * const { output, plaintext } = await sendCapturingPlaintext(client, new DecryptCommand(input));
  * try { use(plaintext.bytes()); } finally { plaintext.dispose(); }
  * ```
  * @throws KmsResponseError when the plaintext reached the SDK output or the answer had none.
@@ -99,17 +99,19 @@ type OutputOf<C extends PlaintextCommand> = C extends DecryptCommand ? DecryptCo
 export async function sendCapturingPlaintext<C extends PlaintextCommand>(
   client: KMSClient,
   command: C,
-  operation: 'Decrypt' | 'GenerateDataKey',
   options: { abortSignal?: AbortSignal } = {},
 ): Promise<{ output: Omit<OutputOf<C>, 'Plaintext'>; plaintext: SecureBuffer }> {
   const slot: PlaintextSlot = {};
   const sendOptions = { abortSignal: options.abortSignal };
   let send: () => Promise<OutputOf<C>>;
+  let operation: string;
   // Two branches only because the SDK's stack and `send` are typed per command; the steps are the same.
   if (command instanceof DecryptCommand) {
+    operation = 'Decrypt';
     command.middlewareStack.add(plaintextCapture(slot), PLAINTEXT_CAPTURE_OPTIONS);
     send = () => client.send(command, sendOptions) as Promise<OutputOf<C>>;
   } else {
+    operation = 'GenerateDataKey';
     const generate = command as GenerateDataKeyCommand;
     generate.middlewareStack.add(plaintextCapture(slot), PLAINTEXT_CAPTURE_OPTIONS);
     send = () => client.send(generate, sendOptions) as Promise<OutputOf<C>>;
