@@ -10,7 +10,7 @@ import {
   KmsUnavailableError,
   type GatewayError,
 } from '../errors.ts';
-import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from './plaintext-capture.ts';
+import { sendCapturingPlaintext } from './plaintext-capture.ts';
 
 export interface DecryptInput {
   readonly ciphertext: Uint8Array;
@@ -19,10 +19,7 @@ export interface DecryptInput {
   readonly keyId?: string;
 }
 
-/**
- * KMS Decrypt whose plaintext goes straight into secure memory. The caller owns the result and
- * must dispose it. Requires a client made by {@link createSecureKmsClient}.
- */
+/** What a Decrypt gives back: the plaintext in secure memory (the caller disposes it) and identifiers for the audit. */
 export interface DecryptResult {
   readonly plaintext: SecureBuffer;
   /** ARN of the KMS key that KMS actually used (for the audit record). */
@@ -34,6 +31,19 @@ export interface DecryptResult {
   readonly requestId: string | undefined;
 }
 
+/**
+ * KMS Decrypt whose plaintext goes straight into secure memory, through the capture shared by every KMS call
+ * that answers a plaintext ({@link sendCapturingPlaintext}). The caller owns the result and must dispose its
+ * `plaintext`. Requires a client made by {@link createSecureKmsClient}.
+ *
+ * @example
+ * ```ts
+ * const { plaintext } = await decryptToSecureBuffer(client, { ciphertext, encryptionContext });
+ * try { use(plaintext.bytes()); } finally { plaintext.dispose(); }
+ * ```
+ * @throws KmsResponseError (`KMS_BAD_RESPONSE`) when the plaintext could not be captured securely.
+ * @throws the typed KMS errors of {@link mapKmsError} for KMS's own refusals and transport failures.
+ */
 export async function decryptToSecureBuffer(
   client: KMSClient,
   input: DecryptInput,
@@ -44,22 +54,10 @@ export async function decryptToSecureBuffer(
     EncryptionContext: { ...input.encryptionContext },
     KeyId: input.keyId,
   });
-  const slot: PlaintextSlot = {};
-  command.middlewareStack.add(plaintextCapture(slot), PLAINTEXT_CAPTURE_OPTIONS);
   try {
-    const output = await client.send(command, { abortSignal: options.abortSignal });
-    if (output.Plaintext !== undefined) {
-      // The capture did not run: the plaintext is now in SDK-owned memory. Refuse to use it.
-      output.Plaintext.fill(0);
-      throw new KmsResponseError('KMS plaintext reached the SDK output: capture middleware bypassed');
-    }
-    const plaintext = slot.plaintext;
-    if (plaintext === undefined) throw new KmsResponseError('KMS Decrypt answered without a plaintext');
-    slot.plaintext = undefined;
+    const { output, plaintext } = await sendCapturingPlaintext(client, command, options);
     return { plaintext, keyId: output.KeyId, requestId: output.$metadata.requestId };
   } catch (err) {
-    slot.plaintext?.dispose();
-    slot.plaintext = undefined;
     throw mapKmsError(err);
   }
 }

@@ -1,4 +1,12 @@
+import {
+  DecryptCommand,
+  type DecryptCommandOutput,
+  type GenerateDataKeyCommand,
+  type GenerateDataKeyCommandOutput,
+  type KMSClient,
+} from '@aws-sdk/client-kms';
 import type { DeserializeHandler, DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
+import { KmsResponseError } from '../errors.ts';
 import { type SecureBuffer, wipe } from '../secure/secure-buffer.ts';
 import { decodeBase64ToSecure } from '../secure/base64.ts';
 import { takeSecureBody } from './secure-request-handler.ts';
@@ -33,8 +41,8 @@ export class PlaintextCaptureError extends Error {
  * command.middlewareStack.add(plaintextCapture(slot), PLAINTEXT_CAPTURE_OPTIONS);
  * ```
  */
-export function plaintextCapture(slot: PlaintextSlot): DeserializeMiddleware<object, MetadataBearer> {
-  return (next: DeserializeHandler<object, MetadataBearer>) => async (args: DeserializeHandlerArguments<object>) => {
+export function plaintextCapture<I extends object, O extends MetadataBearer>(slot: PlaintextSlot): DeserializeMiddleware<I, O> {
+  return (next: DeserializeHandler<I, O>) => async (args: DeserializeHandlerArguments<I>) => {
     const result = await next(args);
     const response = result.response as { statusCode?: number; body?: unknown };
     const secure = takeSecureBody(response.body);
@@ -64,6 +72,67 @@ export const PLAINTEXT_CAPTURE_OPTIONS = {
   name: 'diditPlaintextCapture',
   override: true,
 } as const;
+
+/** The KMS commands whose answer carries a `Plaintext`: every one of them goes through {@link sendCapturingPlaintext}. */
+export type PlaintextCommand = DecryptCommand | GenerateDataKeyCommand;
+type OutputOf<C extends PlaintextCommand> = C extends DecryptCommand ? DecryptCommandOutput : GenerateDataKeyCommandOutput;
+
+/**
+ * Sends one KMS command that answers a plaintext (Decrypt, GenerateDataKey) with the capture middleware on
+ * it, and enforces what the capture promises, identically for every such command:
+ * - the plaintext reaches only secure memory: an SDK output that still holds `Plaintext` means the capture
+ *   did not run, and that plaintext is zeroed and refused;
+ * - without the secure request handler the capture throws {@link PlaintextCaptureError} (fail closed);
+ * - an answer without a plaintext is refused; on any failure a captured plaintext is disposed.
+ *
+ * The caller owns the returned plaintext and must dispose it. Errors are the SDK's or ours, unmapped: the
+ * caller maps them (`mapKmsError`).
+ *
+ * @example
+ * ```ts
+ * const { output, plaintext } = await sendCapturingPlaintext(client, new DecryptCommand(input));
+ * try { use(plaintext.bytes()); } finally { plaintext.dispose(); }
+ * ```
+ * @throws KmsResponseError when the plaintext reached the SDK output or the answer had none.
+ * @throws PlaintextCaptureError when the response did not come through the secure request handler.
+ */
+export async function sendCapturingPlaintext<C extends PlaintextCommand>(
+  client: KMSClient,
+  command: C,
+  options: { abortSignal?: AbortSignal } = {},
+): Promise<{ output: Omit<OutputOf<C>, 'Plaintext'>; plaintext: SecureBuffer }> {
+  const slot: PlaintextSlot = {};
+  const sendOptions = { abortSignal: options.abortSignal };
+  let send: () => Promise<OutputOf<C>>;
+  let operation: string;
+  // Two branches only because the SDK's stack and `send` are typed per command; the steps are the same.
+  if (command instanceof DecryptCommand) {
+    operation = 'Decrypt';
+    command.middlewareStack.add(plaintextCapture(slot), PLAINTEXT_CAPTURE_OPTIONS);
+    send = () => client.send(command, sendOptions) as Promise<OutputOf<C>>;
+  } else {
+    operation = 'GenerateDataKey';
+    const generate = command as GenerateDataKeyCommand;
+    generate.middlewareStack.add(plaintextCapture(slot), PLAINTEXT_CAPTURE_OPTIONS);
+    send = () => client.send(generate, sendOptions) as Promise<OutputOf<C>>;
+  }
+  try {
+    const output = await send();
+    if (output.Plaintext !== undefined) {
+      // The capture did not run: the plaintext is now in SDK-owned memory. Refuse to use it.
+      output.Plaintext.fill(0);
+      throw new KmsResponseError('KMS plaintext reached the SDK output: capture middleware bypassed');
+    }
+    const plaintext = slot.plaintext;
+    if (plaintext === undefined) throw new KmsResponseError(`KMS ${operation} answered without a plaintext`);
+    slot.plaintext = undefined;
+    return { output, plaintext };
+  } catch (err) {
+    slot.plaintext?.dispose();
+    slot.plaintext = undefined;
+    throw err;
+  }
+}
 
 /**
  * Decodes and blanks the Plaintext member of a KMS JSON body, in place. Returns undefined when the

@@ -1,8 +1,35 @@
+import { DiditError, DiditTimeoutError, GatewayError } from '../errors.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
-import type { KeyUseInfo } from '../sealed-key/sealed-key.ts';
-import { logger } from './telemetry.ts';
+import type { KeyObserver, KeyUseInfo } from '../sealed-key/sealed-key.ts';
+import { logger, metrics, MetricUnit } from './telemetry.ts';
 
 export type AuditOutcome = 'success' | 'didit_rejected' | 'didit_error' | 'key_error' | 'aborted' | 'internal_error';
+
+/** What one Didit call came to, measured around `DiditClient.send` (one value per call, never updated). */
+export interface DiditCallFacts {
+  /** Didit's HTTP status: of the answer, or of the `DiditError` it was refused with; else undefined. */
+  readonly status: number | undefined;
+  /** Attempts the client made, when it answered. */
+  readonly attempts: number | undefined;
+  readonly latencyMs: number;
+}
+
+/**
+ * Everything the audit record of one use of the Didit key says, as one immutable value: who asked for which
+ * operation, which key and Decrypt served it ({@link KeyUseInfo}), what Didit did, and how the use ended.
+ */
+export interface KeyUseOutcome {
+  readonly operation: string;
+  readonly lambdaRequestId: string;
+  /** The request id of the trigger (API Gateway request, SQS message, event). */
+  readonly sourceRequestId: string | undefined;
+  readonly caller: string;
+  readonly encryptionContext: EncryptionContext;
+  readonly use: KeyUseInfo;
+  readonly didit: DiditCallFacts;
+  /** What the use ended with, undefined on success. */
+  readonly error: unknown;
+}
 
 /**
  * One record per use of the Didit key. Every field is an identifier, a number or an enum:
@@ -29,16 +56,69 @@ export interface KeyAuditRecord {
   readonly errorCode: string | undefined;
 }
 
-export function auditKeyUse(record: KeyAuditRecord): void {
-  logger.info('didit key use', { audit: 'didit-key-use', ...roundTimes(record) });
-}
-
-export type { KeyUseInfo };
-
-function roundTimes(record: KeyAuditRecord): KeyAuditRecord {
+/**
+ * The audit record of one key use, from its outcome: a pure function (latencies rounded to 0.1 ms).
+ *
+ * @example
+ * ```ts
+ * logger.info('didit key use', { audit: 'didit-key-use', ...keyAuditRecord(outcome) });
+ * ```
+ */
+export function keyAuditRecord(outcome: KeyUseOutcome): KeyAuditRecord {
+  const { use, didit, error } = outcome;
   return {
-    ...record,
-    kmsLatencyMs: Math.round(record.kmsLatencyMs * 10) / 10,
-    diditLatencyMs: record.diditLatencyMs === undefined ? undefined : Math.round(record.diditLatencyMs * 10) / 10,
+    operation: outcome.operation,
+    lambdaRequestId: outcome.lambdaRequestId,
+    apiRequestId: outcome.sourceRequestId,
+    caller: outcome.caller,
+    kmsKeyId: use.kmsKeyId,
+    encryptionContext: outcome.encryptionContext,
+    ciphertextFingerprint: use.ciphertextFingerprint,
+    secretVersionId: use.secretVersionId,
+    kmsLatencyMs: tenthOfMs(use.kmsLatencyMs),
+    kmsRequestId: use.kmsRequestId,
+    afterRefresh: use.afterRefresh,
+    diditStatus: didit.status,
+    diditRequestId: error instanceof DiditError ? error.diditRequestId : undefined,
+    diditLatencyMs: tenthOfMs(didit.latencyMs),
+    diditAttempts: didit.attempts,
+    outcome: auditOutcomeOf(error),
+    errorCode: error instanceof GatewayError ? error.code : error === undefined ? undefined : 'INTERNAL',
   };
 }
+
+/** Writes the audit record of one key use: one log line. */
+export function auditKeyUse(outcome: KeyUseOutcome): void {
+  logger.info('didit key use', { audit: 'didit-key-use', ...keyAuditRecord(outcome) });
+}
+
+function auditOutcomeOf(error: unknown): AuditOutcome {
+  if (error === undefined) return 'success';
+  if (error instanceof DiditError) {
+    // Didit answered 4xx (our key or the input refused): distinct from Didit failing.
+    const status = error.diditStatus;
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) return 'didit_rejected';
+    return error instanceof DiditTimeoutError && error.message.includes('aborted') ? 'aborted' : 'didit_error';
+  }
+  if (error instanceof GatewayError) return 'key_error';
+  return 'internal_error';
+}
+
+function tenthOfMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/**
+ * The KMS Decrypt metrics of the Didit key (latency, failures) and the warning on a failed Decrypt: one
+ * observer for every path that decrypts it (per call, or once for a batch).
+ */
+export const keyDecryptTelemetry: Pick<KeyObserver, 'decrypted' | 'decryptFailed'> = {
+  decrypted: (info) => {
+    metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, info.kmsLatencyMs);
+  },
+  decryptFailed: (error, latencyMs) => {
+    metrics.addMetric('KmsDecryptFailure', MetricUnit.Count, 1);
+    metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, latencyMs);
+    logger.warn('kms decrypt failed', { errorName: error.name, errorCode: error instanceof GatewayError ? error.code : undefined });
+  },
+};

@@ -1,13 +1,14 @@
 import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
-import { DiditError, DiditResponseError, DiditTimeoutError, GatewayError, ValidationError } from '../errors.ts';
+import { DiditError, DiditResponseError, DiditTimeoutError, ValidationError } from '../errors.ts';
 import { checkPostprocess, runPostprocess } from './postprocess.ts';
 import { redact } from './redact.ts';
 import type { ValidRequest } from '../validation/request.ts';
-import { auditKeyUse, type AuditOutcome } from '../observability/audit.ts';
+import { auditKeyUse, keyDecryptTelemetry, type DiditCallFacts } from '../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { failureOf, startSpan } from '../observability/tracing.ts';
 import type { OperationSpec } from '../operations/types.ts';
-import type { KeyObserver } from '../sealed-key/sealed-key.ts';
+import type { KeyScope } from '../sealed-key/key-scope.ts';
+import type { KeyUseInfo } from '../sealed-key/sealed-key.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { PaidCallReservation } from '../spend-cap/gate.ts';
 import type { GatewayDependencies } from './dependencies.ts';
@@ -30,7 +31,7 @@ export interface ExecutionContext {
   /**
    * Where the key of this call comes from. Default: `deps.sealedKey.withKey` (one KMS Decrypt per call).
    * A batch worker passes a scope that decrypted once for the whole batch (lib/adapters/jobs/key-scope.ts); a scope
-   * must call the observer's `released` once per use, so that every Didit call keeps its own audit record.
+   * gives each use its own `KeyUseInfo`, so that every Didit call keeps its own audit record.
    */
   readonly useKey?: KeyScope;
   /**
@@ -40,11 +41,7 @@ export interface ExecutionContext {
   readonly paidCall?: PaidCallReservation;
 }
 
-/** The signature of `SealedKey.withKey`: runs `fn` with the key in secure memory, reports to `observer`. */
-export type KeyScope = <T>(
-  fn: (key: SecureBuffer) => Promise<T>,
-  options: { abortSignal?: AbortSignal; observer?: KeyObserver },
-) => Promise<T>;
+export type { KeyScope };
 
 export interface OperationResult {
   readonly response: DiditResponse;
@@ -62,41 +59,55 @@ export async function executeOperation(spec: OperationSpec, valid: ValidRequest,
   // Refuse a post-processing request we cannot honour before Didit creates anything.
   checkPostprocess(spec.postprocess, { deps, query: valid.query });
   const request = diditRequest(spec, valid, ctx.deadline, signal, ctx.timeoutMs);
-  const call: CallRecord = {};
   const useKey: KeyScope = ctx.useKey ?? ((fn, options) => deps.sealedKey.withKey(fn, options));
   // Spend cap (lib/spend-cap/): counted BEFORE the key scope, so a call over the cap costs no KMS Decrypt and
   // sends nothing; a count whose call never reached Didit (the key could not be had) is given back.
   const paidCall = ctx.paidCall ?? (await deps.spendGate?.reserve(spec, { abortSignal: signal }));
   let reachedDidit = false;
-  // Didit's answer as soon as it exists: if anything after it throws (metrics, the observer's audit record,
-  // the key's release), its body — a webhook secret, personal data — is wiped rather than left to the GC.
+  // Didit's answer as soon as it exists: if anything after it throws (metrics, the audit record, the key's
+  // release), its body — a webhook secret, personal data — is wiped rather than left to the GC.
   let answered: DiditResponse | undefined;
-  const callDidit = async (key: SecureBuffer): Promise<DiditResponse> => {
+  /** One use of the key: one Didit call, its metrics, then its audit record, built from what the call came to. */
+  const callDidit = async (key: SecureBuffer, use?: KeyUseInfo): Promise<DiditResponse> => {
     reachedDidit = true;
     const started = performance.now();
     const span = startSpan('Didit', 'remote');
+    let settled: { readonly ok: true; readonly response: DiditResponse } | { readonly ok: false; readonly error: unknown };
+    let status: number | undefined;
     try {
-      const result = await deps.didit.send(key, request);
-      answered = result;
-      call.status = result.status;
-      call.attempts = result.attempts;
-      return result;
+      answered = await deps.didit.send(key, request);
+      status = answered.status;
+      settled = { ok: true, response: answered };
     } catch (err) {
-      if (err instanceof DiditError) call.status = err.diditStatus;
-      if (err instanceof DiditTimeoutError && !signal.aborted) throw ctx.onTimeout?.(err) ?? err;
-      throw err;
-    } finally {
-      call.latencyMs = performance.now() - started;
-      metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
-      metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
-      if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
-      // X-Ray (when the stage traces): the operation, status, attempts and latency; never the request.
-      span.end({ operation: spec.name, status: call.status, attempts: call.attempts, latency_ms: Math.round(call.latencyMs) }, failureOf(call.status));
+      if (err instanceof DiditError) status = err.diditStatus;
+      settled = { ok: false, error: err instanceof DiditTimeoutError && !signal.aborted ? (ctx.onTimeout?.(err) ?? err) : err };
     }
+    const didit: DiditCallFacts = { status, attempts: settled.ok ? settled.response.attempts : undefined, latencyMs: performance.now() - started };
+    try {
+      recordDiditCall(spec.name, didit, span);
+    } catch (err) {
+      // A throwing metrics sink ends this use as a throw from the call would: it is what the audit records.
+      settled = { ok: false, error: err };
+    }
+    // Every real scope describes the use; a stand-in that has no Decrypt to describe gets no record.
+    if (use !== undefined) {
+      auditKeyUse({
+        operation: spec.name,
+        lambdaRequestId: ctx.lambdaRequestId,
+        sourceRequestId: ctx.sourceRequestId,
+        caller: ctx.caller,
+        encryptionContext: deps.encryptionContext,
+        use,
+        didit,
+        error: settled.ok ? undefined : settled.error,
+      });
+    }
+    if (!settled.ok) throw settled.error;
+    return settled.response;
   };
   let response: DiditResponse;
   try {
-    response = await useKey(callDidit, { abortSignal: signal, observer: keyObserver(spec, ctx, call) });
+    response = await useKey(callDidit, { abortSignal: signal, observer: keyDecryptTelemetry });
   } catch (err) {
     (answered as DiditResponse | undefined)?.body.fill(0);
     if (!reachedDidit) await paidCall?.release();
@@ -135,12 +146,6 @@ async function guardedAnswer(
   } finally {
     response.body.fill(0);
   }
-}
-
-interface CallRecord {
-  status?: number | undefined;
-  attempts?: number;
-  latencyMs?: number;
 }
 
 function diditRequest(
@@ -185,54 +190,11 @@ function diditQuery(spec: OperationSpec, query: Readonly<Record<string, string>>
   return Object.fromEntries(Object.entries(query).filter(([name]) => !GATEWAY_QUERY_PARAMETERS.has(name)));
 }
 
-function keyObserver(
-  spec: OperationSpec,
-  ctx: ExecutionContext,
-  call: CallRecord,
-): KeyObserver {
-  return {
-    decrypted: (info) => {
-      metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, info.kmsLatencyMs);
-    },
-    decryptFailed: (error, latencyMs) => {
-      metrics.addMetric('KmsDecryptFailure', MetricUnit.Count, 1);
-      metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, latencyMs);
-      logger.warn('kms decrypt failed', { errorName: error.name, errorCode: error instanceof GatewayError ? error.code : undefined });
-    },
-    released: (info, error) => {
-      auditKeyUse({
-        operation: spec.name,
-        lambdaRequestId: ctx.lambdaRequestId,
-        apiRequestId: ctx.sourceRequestId,
-        caller: ctx.caller,
-        kmsKeyId: info.kmsKeyId,
-        encryptionContext: ctx.deps.encryptionContext,
-        ciphertextFingerprint: info.ciphertextFingerprint,
-        secretVersionId: info.secretVersionId,
-        kmsLatencyMs: info.kmsLatencyMs,
-        kmsRequestId: info.kmsRequestId,
-        afterRefresh: info.afterRefresh,
-        diditStatus: call.status,
-        diditRequestId: error instanceof DiditError ? error.diditRequestId : undefined,
-        diditLatencyMs: call.latencyMs,
-        diditAttempts: call.attempts,
-        outcome: outcomeOf(error),
-        errorCode: error instanceof GatewayError ? error.code : error === undefined ? undefined : 'INTERNAL',
-      });
-      // Reset for a second use after a key refresh.
-      call.status = undefined;
-    },
-  };
-}
-
-function outcomeOf(error: unknown): AuditOutcome {
-  if (error === undefined) return 'success';
-  if (error instanceof DiditError) {
-    // Didit answered 4xx (our key or the input refused): distinct from Didit failing.
-    const status = error.diditStatus;
-    if (status !== undefined && status >= 400 && status < 500 && status !== 429) return 'didit_rejected';
-    return error instanceof DiditTimeoutError && error.message.includes('aborted') ? 'aborted' : 'didit_error';
-  }
-  if (error instanceof GatewayError) return 'key_error';
-  return 'internal_error';
+/** Didit's metrics and trace span of one call: never the request, never the answer. */
+function recordDiditCall(operation: string, call: DiditCallFacts, span: ReturnType<typeof startSpan>): void {
+  metrics.addMetric('DiditLatency', MetricUnit.Milliseconds, call.latencyMs);
+  metrics.addMetric(`DiditStatus${call.status === undefined ? 'None' : `${Math.floor(call.status / 100)}xx`}`, MetricUnit.Count, 1);
+  if (call.status === 429) metrics.addMetric('DiditRateLimited', MetricUnit.Count, 1);
+  // X-Ray (when the stage traces): the operation, status, attempts and latency; never the request.
+  span.end({ operation, status: call.status, attempts: call.attempts, latency_ms: Math.round(call.latencyMs) }, failureOf(call.status));
 }

@@ -1,9 +1,10 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { decryptToSecureBuffer, type DecryptResult } from '../kms/decrypt.ts';
 import { isHeaderToken, type SecureBuffer } from '../secure/secure-buffer.ts';
-import { DiditUnauthorizedError, KeyShapeError } from '../errors.ts';
+import { KeyShapeError } from '../errors.ts';
 import type { EncryptionContext } from './encryption-context.ts';
 import type { CiphertextSource, SealedCiphertext } from './ciphertext-source.ts';
+import { keyRefused, useKeyOnce, type KeyUseOptions, type KeyUser } from './key-scope.ts';
 
 /** What the audit record says about one use of the key. Nothing in it can reveal the key. */
 export interface KeyUseInfo {
@@ -17,11 +18,15 @@ export interface KeyUseInfo {
   readonly afterRefresh: boolean;
 }
 
-/** Hooks for logs and metrics; the sealed key itself logs nothing. */
+/**
+ * Hooks for metrics and logs; the sealed key itself logs nothing. The audit of a use is not built here: `fn`
+ * gets its use's {@link KeyUseInfo} and the caller builds the record from the outcome (lib/observability/audit.ts).
+ */
 export interface KeyObserver {
+  /** Right after the Decrypt, before `fn` runs; a throw here zeroes the key and fails the call. */
   decrypted?(info: KeyUseInfo): void;
   decryptFailed?(error: Error, latencyMs: number): void;
-  /** After the key of one use is zeroed: with the error `fn` threw, if any. One call per decrypt. */
+  /** After one use of the key ended (the per-call key is zeroed by then): with the error `fn` threw, if any. */
   released?(info: KeyUseInfo, error: unknown): void;
 }
 
@@ -39,9 +44,10 @@ export interface SealedKeyOptions {
 /**
  * Owns the Didit API key's whole lifetime inside an invocation.
  *
- * `withKey(fn)` decrypts the sealed ciphertext with KMS into secure memory, runs `fn` with it, and
- * zeroes and frees it in `finally` whatever happens: return, throw, timeout or abort. The key
- * exists only during `fn`; the buffer given to `fn` throws on any use after that.
+ * `withKey(fn)` decrypts the sealed ciphertext with KMS into secure memory, runs `fn` with it (and the
+ * identifiers of this use, for the audit), and zeroes and frees it in `finally` whatever happens: return,
+ * throw, timeout or abort. The key exists only during `fn`; the buffer given to `fn` throws on any use after
+ * that. A scope that shares one Decrypt among many uses is a thin use of this ({@link SharedKeyScope}).
  *
  * If `fn` fails with {@link DiditUnauthorizedError}, the ciphertext is re-read from Secrets Manager
  * (the key may have been rotated since it was cached) and, if it changed, `fn` runs once more
@@ -51,6 +57,8 @@ export interface SealedKeyOptions {
  * ```ts
  * const result = await sealedKey.withKey((key) => didit.send(key, request));
  * ```
+ * @throws the errors of `fn`, `DiditUnauthorizedError` after the retry; `KEY_SHAPE_INVALID` when the plaintext is
+ *   not a plausible token; Secrets Manager's (`SECRET_*`) and KMS's (`KMS_*`) typed errors before `fn` runs.
  */
 export class SealedKey {
   readonly #options: SealedKeyOptions;
@@ -59,25 +67,15 @@ export class SealedKey {
     this.#options = options;
   }
 
-  async withKey<T>(
-    fn: (key: SecureBuffer) => Promise<T>,
-    options: { abortSignal?: AbortSignal; observer?: KeyObserver } = {},
-  ): Promise<T> {
+  async withKey<T>(fn: KeyUser<T>, options: KeyUseOptions = {}): Promise<T> {
     let sealed = await this.#options.source.get(options);
     for (let attempt = 0; ; attempt++) {
       const { key, info } = await this.#decrypt(sealed, attempt > 0, options);
-      let failure: unknown;
-      try {
-        return await fn(key);
-      } catch (err) {
-        failure = err;
-      } finally {
-        key.dispose();
-        options.observer?.released?.(info, failure);
-      }
-      if (attempt > 0 || !(failure instanceof DiditUnauthorizedError)) throw failure;
+      const used = await useKeyOnce(key, info, fn, options.observer, () => key.dispose());
+      if (used.ok) return used.value;
+      if (attempt > 0 || !keyRefused(used.error)) throw used.error;
       const fresh = await this.#options.source.refresh(options);
-      if (fresh.fingerprint === sealed.fingerprint) throw failure;
+      if (fresh.fingerprint === sealed.fingerprint) throw used.error;
       sealed = fresh;
     }
   }
@@ -85,7 +83,7 @@ export class SealedKey {
   async #decrypt(
     sealed: SealedCiphertext,
     afterRefresh: boolean,
-    options: { abortSignal?: AbortSignal; observer?: KeyObserver },
+    options: KeyUseOptions,
   ): Promise<{ key: SecureBuffer; info: KeyUseInfo }> {
     const started = performance.now();
     let result: DecryptResult;

@@ -5,7 +5,8 @@ import type { DiditClient, DiditRequest, DiditResponse } from '../../lib/didit/c
 import { DiditResponseError } from '../../lib/errors.ts';
 import { createOperationHandler } from '../../lib/adapters/http/operation-handler.ts';
 import { validateStructured } from '../../lib/validation/request.ts';
-import { ResultCrypto, type generateDataKey } from '../../lib/adapters/jobs/result-crypto.ts';
+import { ResultCrypto } from '../../lib/adapters/jobs/result-crypto.ts';
+import type { generateDataKeyToSecureBuffer } from '../../lib/kms/data-key.ts';
 import { BatchKeyScope } from '../../lib/adapters/jobs/key-scope.ts';
 import { logger, metrics } from '../../lib/observability/telemetry.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
@@ -267,7 +268,7 @@ describe('ResultSealer keeps track of its data key (finding 4)', () => {
           },
           reject,
         });
-      })) as typeof generateDataKey;
+      })) as typeof generateDataKeyToSecureBuffer;
     const crypto = new ResultCrypto({ kms: {} as KMSClient, encryptionContext: { service: 's', stage: 'x', purpose: 'p' }, keyId: 'k', generateDataKey: generate });
     return { sealer: crypto.sealer(), made, pending };
   }

@@ -1,12 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { GenerateDataKeyCommand, type GenerateDataKeyCommandInput, type GenerateDataKeyCommandOutput, type KMSClient } from '@aws-sdk/client-kms';
-import type { DeserializeMiddleware } from '@smithy/types';
-import { KmsResponseError } from '../../errors.ts';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { ConfigError } from '../../runtime/config.ts';
-import { decryptToSecureBuffer, mapKmsError } from '../../kms/decrypt.ts';
-import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from '../../kms/plaintext-capture.ts';
+import { generateDataKeyToSecureBuffer } from '../../kms/data-key.ts';
+import { decryptToSecureBuffer } from '../../kms/decrypt.ts';
 import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';
 import type { SecureBuffer } from '../../secure/secure-buffer.ts';
 import { ResultTooLargeError, ResultUnreadableError } from './errors.ts';
@@ -51,8 +49,8 @@ export interface ResultCryptoOptions {
   /** The KMS key of the data keys; required to seal, optional (a check) to open. */
   readonly keyId: string | undefined;
   readonly maxSealedChars?: number;
-  /** Where data keys come from; default {@link generateDataKey} on `kms`. Tests pass a controllable one. */
-  readonly generateDataKey?: typeof generateDataKey;
+  /** Where data keys come from; default {@link generateDataKeyToSecureBuffer} on `kms`. Tests pass a controllable one. */
+  readonly generateDataKey?: typeof generateDataKeyToSecureBuffer;
 }
 
 /**
@@ -172,43 +170,8 @@ export class ResultSealer {
   async #generate(options: { abortSignal?: AbortSignal }): Promise<{ plaintext: SecureBuffer; ciphertext: string }> {
     const keyId = this.#options.keyId;
     if (keyId === undefined) throw new ConfigError('missing environment variable JOB_RESULT_KMS_KEY_ID (or KMS_KEY_ID)');
-    const generate = this.#options.generateDataKey ?? generateDataKey;
+    const generate = this.#options.generateDataKey ?? generateDataKeyToSecureBuffer;
     const generated = await generate(this.#options.kms, { keyId, encryptionContext: this.#options.encryptionContext }, options);
     return { plaintext: generated.plaintext, ciphertext: Buffer.from(generated.ciphertext).toString('base64') };
-  }
-}
-
-/**
- * KMS GenerateDataKey (AES_256) whose plaintext goes straight into secure memory, by the same capture
- * middleware as Decrypt (lib/kms/plaintext-capture.ts): the SDK's output never holds `Plaintext`.
- */
-export async function generateDataKey(
-  client: KMSClient,
-  input: { keyId: string; encryptionContext: EncryptionContext },
-  options: { abortSignal?: AbortSignal } = {},
-): Promise<{ plaintext: SecureBuffer; ciphertext: Uint8Array; keyId: string | undefined }> {
-  const command = new GenerateDataKeyCommand({ KeyId: input.keyId, KeySpec: 'AES_256', EncryptionContext: { ...input.encryptionContext } });
-  const slot: PlaintextSlot = {};
-  // The capture only reads the response; it is typed for any input, the stack wants this command's.
-  const capture = plaintextCapture(slot) as unknown as DeserializeMiddleware<GenerateDataKeyCommandInput, GenerateDataKeyCommandOutput>;
-  command.middlewareStack.add(capture, PLAINTEXT_CAPTURE_OPTIONS);
-  try {
-    const output = await client.send(command, { abortSignal: options.abortSignal });
-    if (output.Plaintext !== undefined) {
-      output.Plaintext.fill(0);
-      throw new KmsResponseError('KMS plaintext reached the SDK output: capture middleware bypassed');
-    }
-    const plaintext = slot.plaintext;
-    if (plaintext === undefined) throw new KmsResponseError('KMS GenerateDataKey answered without a plaintext');
-    slot.plaintext = undefined;
-    if (plaintext.length !== 32 || output.CiphertextBlob === undefined) {
-      plaintext.dispose();
-      throw new KmsResponseError('KMS GenerateDataKey answered an unexpected data key');
-    }
-    return { plaintext, ciphertext: output.CiphertextBlob, keyId: output.KeyId };
-  } catch (err) {
-    slot.plaintext?.dispose();
-    slot.plaintext = undefined;
-    throw mapKmsError(err);
   }
 }

@@ -219,8 +219,8 @@ async function callDidit(spec: OperationSpec, valid: ValidRequest, job: JobRecor
   }
   const call = { idempotent, answered: false };
   const useKey: KeyScope = (fn, options) =>
-    batch.keyScope.useKey(async (key) => {
-      const response = await fn(key);
+    batch.keyScope.useKey(async (key, use) => {
+      const response = await fn(key, use);
       call.answered = true;
       return response;
     }, options);
