@@ -2,7 +2,7 @@
  * Exit codes, error classification and printing. Results are short, fixed fields (fingerprints, ids,
  * statuses); nothing printed here can hold the secret, which never exists as a string.
  */
-import { GatewayError } from '../../lib/errors.ts';
+import { GatewayError } from '../../lib/errors/index.ts';
 import { PlaintextSpliceError } from '../../lib/kms/encrypt.ts';
 import { ConfigError } from '../../lib/runtime/config.ts';
 import { UsageError, type CommandName } from './args.ts';

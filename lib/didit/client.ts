@@ -15,7 +15,7 @@ import {
   DiditTimeoutError,
   DiditUnauthorizedError,
   type DiditError,
-} from '../errors.ts';
+} from '../errors/index.ts';
 import { buildRequestHead } from './request-head.ts';
 import { encodeMultipart, type MultipartValue } from './multipart.ts';
 import { rateLimitOf, retryAfterSeconds, type RateLimitInfo } from './rate-limit.ts';

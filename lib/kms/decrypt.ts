@@ -9,7 +9,7 @@ import {
   KmsThrottledError,
   KmsUnavailableError,
   type GatewayError,
-} from '../errors.ts';
+} from '../errors/index.ts';
 import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from './plaintext-capture.ts';
 
 export interface DecryptInput {

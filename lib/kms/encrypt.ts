@@ -18,7 +18,7 @@ import {
   KmsThrottledError,
   KmsUnavailableError,
   type GatewayError,
-} from '../errors.ts';
+} from '../errors/index.ts';
 import { SecureKmsRequestHandler, takeSecureBody } from './secure-request-handler.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { DiditBadRequestError, DiditError, GatewayError, ValidationError } from '../errors.ts';
+import { DiditBadRequestError, DiditError, GatewayError, ValidationError } from '../errors/index.ts';
 import { jsonResponse, rateLimitHeaders } from './json-response.ts';
 
 /**

@@ -6,7 +6,7 @@ import {
   DiditUnauthorizedError,
   GatewayError,
   ValidationError,
-} from '../errors.ts';
+} from '../errors/index.ts';
 import { WireError } from '../transport/connection.ts';
 
 /**

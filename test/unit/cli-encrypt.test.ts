@@ -12,7 +12,7 @@ import {
 } from '../../lib/kms/encrypt.ts';
 import { createSecureKmsClient } from '../../lib/kms/client.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
-import { KmsAccessDeniedError, KmsKeyUnusableError } from '../../lib/errors.ts';
+import { KmsAccessDeniedError, KmsKeyUnusableError } from '../../lib/errors/index.ts';
 
 const PLACEHOLDER_B64 = Buffer.from('didit-kms-gateway:encrypt-placeholder:v1:#######', 'latin1').toString('base64');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors.ts';
+import { DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors/index.ts';
 import { BatchKeyScope } from '../../lib/adapters/jobs/key-scope.ts';
 import type { KeyUseInfo, SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBufferDisposedError, type SecureBuffer } from '../../lib/secure/secure-buffer.ts';

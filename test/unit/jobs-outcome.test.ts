@@ -14,7 +14,7 @@ import {
   OperationTooSlowForGatewayError,
   SecretsUnavailableError,
   ValidationError,
-} from '../../lib/errors.ts';
+} from '../../lib/errors/index.ts';
 import { decideFailure, jobErrorOf } from '../../lib/adapters/jobs/outcome.ts';
 import { WireError } from '../../lib/transport/connection.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../infra/cli/args.ts';
-import { KmsUnavailableError } from '../../lib/errors.ts';
+import { KmsUnavailableError } from '../../lib/errors/index.ts';
 import { mapKmsError } from '../../lib/kms/decrypt.ts';
 import { mapEncryptError } from '../../lib/kms/encrypt.ts';
 import { ResponseReader } from '../../lib/transport/response-reader.ts';

@@ -1,4 +1,4 @@
-import { DiditUnauthorizedError, GatewayError } from '../../errors.ts';
+import { DiditUnauthorizedError, GatewayError } from '../../errors/index.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
 import type { KeyScope } from '../../runtime/execute-operation.ts';
 import type { KeyObserver, KeyUseInfo, SealedKey } from '../../sealed-key/sealed-key.ts';

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { GenerateDataKeyCommand, type GenerateDataKeyCommandInput, type GenerateDataKeyCommandOutput, type KMSClient } from '@aws-sdk/client-kms';
 import type { DeserializeMiddleware } from '@smithy/types';
-import { KmsResponseError } from '../../errors.ts';
+import { KmsResponseError } from '../../errors/index.ts';
 import { ConfigError } from '../../runtime/config.ts';
 import { decryptToSecureBuffer, mapKmsError } from '../../kms/decrypt.ts';
 import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from '../../kms/plaintext-capture.ts';
