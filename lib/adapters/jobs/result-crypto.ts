@@ -5,7 +5,8 @@ import { GenerateDataKeyCommand, type GenerateDataKeyCommandInput, type Generate
 import type { DeserializeMiddleware } from '@smithy/types';
 import { KmsResponseError } from '../../errors/index.ts';
 import { ConfigError } from '../../runtime/config.ts';
-import { decryptToSecureBuffer, mapKmsError } from '../../kms/decrypt.ts';
+import { decryptToSecureBuffer } from '../../kms/decrypt.ts';
+import { mapKmsError } from '../../kms/error-map.ts';
 import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from '../../kms/plaintext-capture.ts';
 import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';
 import type { SecureBuffer } from '../../secure/secure-buffer.ts';
@@ -209,6 +210,6 @@ export async function generateDataKey(
   } catch (err) {
     slot.plaintext?.dispose();
     slot.plaintext = undefined;
-    throw mapKmsError(err);
+    throw mapKmsError(err, 'GenerateDataKey');
   }
 }
