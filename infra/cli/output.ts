@@ -81,7 +81,7 @@ export function classify(err: unknown): { exitCode: number; code: string; messag
   if (err instanceof CliError) return { exitCode: err.exitCode, code: err.code, message: err.message };
   if (err instanceof PlaintextSpliceError) return { exitCode: EXIT.ERROR, code: 'ENCRYPT_SPLICE_FAILED', message: err.message };
   if (err instanceof GatewayError) {
-    // Our own messages (lib/errors.ts): never copied from a dependency, never key material.
+    // Our own messages (lib/errors/): never copied from a dependency, never key material.
     const exitCode = DIDIT_REJECTED.has(err.code) ? EXIT.DIDIT_REJECTED : AWS_CODES.has(err.code) ? EXIT.AWS_FAILED : EXIT.ERROR;
     return { exitCode, code: err.code, message: err.message };
   }

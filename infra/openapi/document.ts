@@ -6,8 +6,8 @@
  * What comes from where:
  *   - paths, methods, operationId, summary, parameters, request bodies: the table entry (its zod
  *     schemas through `z.toJSONSchema`, input side, so transforms and defaults do not leak in);
- *   - error codes and which status carries which: the error classes themselves (lib/errors.ts and
- *     lib/sealing-errors.ts), instantiated once here, so a new error class appears without editing this;
+ *   - error codes and which status carries which: the error classes themselves (lib/errors/: base,
+ *     input, key, didit), instantiated once here, so a new error class appears without editing this;
  */
 import { API_GATEWAY_BUDGET_MS } from '../../lib/adapters/http/gateway-limits.ts';
 import { z } from 'zod';
