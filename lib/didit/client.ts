@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionPool } from '../transport/pool.ts';
-import { WireError } from '../transport/connection.ts';
+import { WireError } from '../transport/errors.ts';
 import { originOf } from '../transport/origin.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';

@@ -1,5 +1,5 @@
 import { DiditError, DiditNetworkError, DiditResponseError, DiditTimeoutError, GatewayError } from '../errors/index.ts';
-import { WireError } from '../transport/connection.ts';
+import { WireError } from '../transport/errors.ts';
 
 /**
  * What a trigger does with an error of one attempt:

@@ -14,7 +14,7 @@ import {
   ValidationError,
 } from '../../lib/errors/index.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
-import { WireError } from '../../lib/transport/connection.ts';
+import { WireError } from '../../lib/transport/errors.ts';
 import { classifyFailure } from '../../lib/runtime/failure-class.ts';
 import type { Once } from '../../lib/idempotency/outcome-store.ts';
 import type { IntakeConfig } from '../../lib/adapters/uploads/config.ts';

@@ -7,7 +7,7 @@ import {
   OperationTooSlowForGatewayError,
   ValidationError,
 } from '../../errors/index.ts';
-import { WireError } from '../../transport/connection.ts';
+import { WireError } from '../../transport/errors.ts';
 import type { JobError } from './store.ts';
 
 /**
