@@ -3,7 +3,7 @@
  * statuses); nothing printed here can hold the secret, which never exists as a string.
  */
 import { GatewayError } from '../../lib/errors/index.ts';
-import { PlaintextSpliceError } from '../../lib/kms/encrypt.ts';
+import { PlaintextSpliceError } from '../../lib/kms/errors.ts';
 import { ConfigError } from '../../lib/runtime/config.ts';
 import { UsageError, type CommandName } from './args.ts';
 import { SecretsStepError } from './aws.ts';

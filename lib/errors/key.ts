@@ -1,7 +1,7 @@
 /**
  * Errors of the sealed key and of sealing: Secrets Manager and KMS. All but the outages are our own
  * configuration (a 500, shown to callers as `INTERNAL` with the request id). The map from KMS's error
- * names to these classes is lib/kms/error-map.ts.
+ * names to these classes is lib/kms/errors.ts.
  */
 import { gatewayError } from './gateway-error.ts';
 

@@ -2,7 +2,7 @@ import { DecryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
 import { KmsResponseError } from '../errors/index.ts';
-import { mapKmsError } from './error-map.ts';
+import { mapKmsError } from './errors.ts';
 import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from './plaintext-capture.ts';
 
 export interface DecryptInput {

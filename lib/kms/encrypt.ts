@@ -11,7 +11,7 @@ import type {
 import { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
 import { KmsResponseError } from '../errors/index.ts';
-import { mapKmsError } from './error-map.ts';
+import { mapKmsError, PlaintextSpliceError } from './errors.ts';
 import { SecureKmsRequestHandler, takeSecureBody } from './secure-request-handler.ts';
 
 /**
@@ -43,11 +43,6 @@ export interface EncryptResult {
   readonly ciphertext: Uint8Array;
   /** ARN of the key KMS used (falls back to the requested id when KMS does not say). */
   readonly keyId: string;
-}
-
-/** The placeholder was not found exactly once in the serialized request: the SDK's serializer changed. */
-export class PlaintextSpliceError extends Error {
-  override readonly name = 'PlaintextSpliceError';
 }
 
 /** Length of the standard, padded base64 encoding of `n` bytes. */
@@ -242,7 +237,7 @@ export async function encryptFromSecureBuffer(
 
 /**
  * Encrypt's own refusals (a splice that did not happen, a plaintext out of range) pass through; every
- * KMS failure goes through the one KMS error map (lib/kms/error-map.ts).
+ * KMS failure goes through the one KMS error map (lib/kms/errors.ts).
  */
 export function mapEncryptError(err: unknown): Error {
   if (err instanceof PlaintextSpliceError || err instanceof RangeError) return err;

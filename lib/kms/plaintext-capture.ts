@@ -1,6 +1,7 @@
 import type { DeserializeHandler, DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
 import { type SecureBuffer, wipe } from '../secure/secure-buffer.ts';
 import { decodeBase64ToSecure } from '../secure/base64.ts';
+import { PlaintextCaptureError } from './errors.ts';
 import { takeSecureBody } from './secure-request-handler.ts';
 
 const KEY = Buffer.from('"Plaintext"', 'latin1');
@@ -12,10 +13,6 @@ const NULL_LITERAL = Buffer.from('null', 'latin1');
 /** Receives the plaintext taken out of one KMS response. */
 export interface PlaintextSlot {
   plaintext?: SecureBuffer;
-}
-
-export class PlaintextCaptureError extends Error {
-  override readonly name = 'PlaintextCaptureError';
 }
 
 /**

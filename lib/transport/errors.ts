@@ -2,7 +2,7 @@
  * Errors of the transport. None reaches a caller as itself, so none is a GatewayError: the Didit client
  * turns a WireError into DiditNetworkError / DiditTimeoutError / DiditResponseError (lib/didit/client.ts);
  * inside a KMS call it (and a failed TLS read-stack scrub, which fails closed) becomes a KMS error through
- * lib/kms/error-map.ts; the reader's errors travel as a WireError's `cause`, the deadline and abort
+ * lib/kms/errors.ts; the reader's errors travel as a WireError's `cause`, the deadline and abort
  * signals as its `timedOut`/`aborted`.
  */
 

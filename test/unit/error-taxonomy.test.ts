@@ -22,7 +22,7 @@ import {
   WebhookInProgressError,
 } from '../../lib/errors/index.ts';
 import { mapEncryptError } from '../../lib/kms/encrypt.ts';
-import { mapKmsError } from '../../lib/kms/error-map.ts';
+import { mapKmsError } from '../../lib/kms/errors.ts';
 import { errorResponder } from '../../lib/responses/error-responder.ts';
 
 // What must never reach a caller from a 5xx: an operator message (it names dependencies and causes).

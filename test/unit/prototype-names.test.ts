@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../infra/cli/args.ts';
 import { KmsUnavailableError } from '../../lib/errors/index.ts';
-import { mapKmsError } from '../../lib/kms/error-map.ts';
+import { mapKmsError } from '../../lib/kms/errors.ts';
 import { mapEncryptError } from '../../lib/kms/encrypt.ts';
 import { ResponseReader } from '../../lib/transport/response-reader.ts';
 import { hasReservedKey } from '../../lib/validation/reserved-names.ts';

@@ -6,7 +6,7 @@ import type { DeserializeMiddleware } from '@smithy/types';
 import { KmsResponseError } from '../../errors/index.ts';
 import { ConfigError } from '../../runtime/config.ts';
 import { decryptToSecureBuffer } from '../../kms/decrypt.ts';
-import { mapKmsError } from '../../kms/error-map.ts';
+import { mapKmsError } from '../../kms/errors.ts';
 import { PLAINTEXT_CAPTURE_OPTIONS, plaintextCapture, type PlaintextSlot } from '../../kms/plaintext-capture.ts';
 import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';
 import type { SecureBuffer } from '../../secure/secure-buffer.ts';

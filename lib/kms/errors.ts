@@ -1,3 +1,10 @@
+/**
+ * Errors of the KMS layer: the one map from the AWS SDK's KMS error names to the taxonomy's KMS errors
+ * (lib/errors/key.ts), used by every KMS call, and the two internal errors of the plaintext paths. Those
+ * two stay plain Errors: a failed capture is mapped to `KMS_BAD_RESPONSE` below; a failed splice is a
+ * changed SDK serializer (a bug), which the CLI reports as such and a caller sees as the generic
+ * `INTERNAL` 500.
+ */
 import {
   KmsAccessDeniedError,
   KmsInvalidCiphertextError,
@@ -65,4 +72,14 @@ export function mapKmsError(err: unknown, call: KmsCall): Error {
 /** An unknown name goes into the operator message only when it looks like an SDK error name. */
 function safeName(name: string): string {
   return /^[A-Za-z0-9_.]{1,64}$/.test(name) ? name : '';
+}
+
+/** The `"Plaintext"` member of a KMS response could not be taken out securely (see plaintext-capture.ts). */
+export class PlaintextCaptureError extends Error {
+  override readonly name = 'PlaintextCaptureError';
+}
+
+/** The placeholder was not found exactly once in the serialized request: the SDK's serializer changed. */
+export class PlaintextSpliceError extends Error {
+  override readonly name = 'PlaintextSpliceError';
 }

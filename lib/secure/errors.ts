@@ -1,0 +1,18 @@
+/**
+ * Errors of secure memory. Plain Errors, not GatewayErrors: each is a programming error or a malformed
+ * dependency answer caught where it happens, never a caller's answer as itself. Use after dispose is a
+ * bug (a caller sees the generic `INTERNAL` 500); bad base64 arises inside a KMS plaintext capture and
+ * leaves through the KMS error map (lib/kms/errors.ts).
+ */
+
+/** Thrown on any use of a {@link SecureBuffer} after `dispose()`. */
+export class SecureBufferDisposedError extends Error {
+  override readonly name = 'SecureBufferDisposedError';
+  constructor() {
+    super('secure buffer used after disposal');
+  }
+}
+
+export class Base64FormatError extends Error {
+  override readonly name = 'Base64FormatError';
+}
