@@ -118,5 +118,23 @@ export function gatewayError<B extends typeof GatewayError = typeof GatewayError
   return Declared as unknown as B;
 }
 
+/**
+ * Base of the internal errors, which never reach a caller as themselves (transport, secure memory, the
+ * KMS plaintext paths, an adapter's parsing): a plain Error, not a {@link GatewayError}, whose `name` is
+ * its class name. Where one could surface, a map turns it into a GatewayError first (the Didit client,
+ * lib/kms/errors.ts); otherwise it is a bug, and the caller sees the generic `INTERNAL` 500.
+ *
+ * @example
+ * ```ts
+ * export class ResponseFramingError extends NamedError {}
+ * ```
+ */
+export abstract class NamedError extends Error {
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 /** Anything else: a bug. The caller sees a generic 500. */
 export class InternalError extends gatewayError({ code: 'INTERNAL', status: 500 }) {}

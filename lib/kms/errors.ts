@@ -12,6 +12,7 @@ import {
   KmsResponseError,
   KmsThrottledError,
   KmsUnavailableError,
+  NamedError,
   type GatewayErrorOptions,
   type GatewayError,
 } from '../errors/index.ts';
@@ -75,11 +76,7 @@ function safeName(name: string): string {
 }
 
 /** The `"Plaintext"` member of a KMS response could not be taken out securely (see plaintext-capture.ts). */
-export class PlaintextCaptureError extends Error {
-  override readonly name = 'PlaintextCaptureError';
-}
+export class PlaintextCaptureError extends NamedError {}
 
 /** The placeholder was not found exactly once in the serialized request: the SDK's serializer changed. */
-export class PlaintextSpliceError extends Error {
-  override readonly name = 'PlaintextSpliceError';
-}
+export class PlaintextSpliceError extends NamedError {}

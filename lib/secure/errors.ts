@@ -4,15 +4,13 @@
  * bug (a caller sees the generic `INTERNAL` 500); bad base64 arises inside a KMS plaintext capture and
  * leaves through the KMS error map (lib/kms/errors.ts).
  */
+import { NamedError } from '../errors/gateway-error.ts';
 
 /** Thrown on any use of a {@link SecureBuffer} after `dispose()`. */
-export class SecureBufferDisposedError extends Error {
-  override readonly name = 'SecureBufferDisposedError';
+export class SecureBufferDisposedError extends NamedError {
   constructor() {
     super('secure buffer used after disposal');
   }
 }
 
-export class Base64FormatError extends Error {
-  override readonly name = 'Base64FormatError';
-}
+export class Base64FormatError extends NamedError {}

@@ -5,6 +5,7 @@
  * lib/kms/errors.ts; the reader's errors travel as a WireError's `cause`, the deadline and abort
  * signals as its `timedOut`/`aborted`.
  */
+import { NamedError } from '../errors/gateway-error.ts';
 
 export type WirePhase = 'connect' | 'write' | 'wait' | 'read';
 
@@ -13,8 +14,7 @@ export type WirePhase = 'connect' | 'write' | 'wait' | 'read';
  * a request that never left (or a reused socket that died before any response byte) can be sent
  * again; one that may have been processed can only be retried if the operation is idempotent.
  */
-export class WireError extends Error {
-  override readonly name = 'WireError';
+export class WireError extends NamedError {
   readonly phase: WirePhase;
   readonly reused: boolean;
   readonly requestSent: boolean;
@@ -52,30 +52,22 @@ export class WireError extends Error {
 }
 
 /** The exchange's deadline passed (becomes a WireError with `timedOut`). */
-export class DeadlineError extends Error {
-  override readonly name = 'DeadlineError';
+export class DeadlineError extends NamedError {
   constructor() {
     super('deadline exceeded');
   }
 }
 
 /** The caller's AbortSignal fired (becomes a WireError with `aborted`). */
-export class AbortedError extends Error {
-  override readonly name = 'AbortedError';
+export class AbortedError extends NamedError {
   constructor() {
     super('aborted');
   }
 }
 
-export class ResponseTooLargeError extends Error {
-  override readonly name = 'ResponseTooLargeError';
-}
+export class ResponseTooLargeError extends NamedError {}
 
-export class ResponseFramingError extends Error {
-  override readonly name = 'ResponseFramingError';
-}
+export class ResponseFramingError extends NamedError {}
 
 /** The scrub could not run: the copy it exists to remove may still be on the stack. */
-export class TlsReadScrubError extends Error {
-  override readonly name = 'TlsReadScrubError';
-}
+export class TlsReadScrubError extends NamedError {}

@@ -7,6 +7,9 @@ import * as triggerErrors from '../../lib/adapters/triggers/errors.ts';
 import * as uploadErrors from '../../lib/adapters/uploads/errors.ts';
 import * as webhookErrors from '../../lib/adapters/webhooks/errors.ts';
 import * as coreErrors from '../../lib/errors/index.ts';
+import * as kmsErrors from '../../lib/kms/errors.ts';
+import * as secureErrors from '../../lib/secure/errors.ts';
+import * as transportErrors from '../../lib/transport/errors.ts';
 import {
   DiditBadRequestError,
   DiditNotFoundError,
@@ -16,6 +19,7 @@ import {
   KmsInvalidCiphertextError,
   KmsKeyUnusableError,
   KmsThrottledError,
+  NamedError,
   PayloadTooLargeError,
   SpendCapReachedError,
   ValidationError,
@@ -127,6 +131,23 @@ describe('the error taxonomy', () => {
       if (error.expose) expect(error.publicMessage, name).toBe(error.message);
       else expect(error.publicMessage, name).not.toContain(MARKER);
     }
+  });
+});
+
+describe('internal errors', () => {
+  it('are plain named errors, never GatewayErrors, so a caller only ever sees them as INTERNAL', () => {
+    let seen = 0;
+    for (const module of [transportErrors, secureErrors, kmsErrors, uploadErrors, webhookErrors]) {
+      for (const [name, exported] of Object.entries(module)) {
+        if (typeof exported !== 'function' || !(exported.prototype instanceof Error) || exported.prototype instanceof GatewayError) continue;
+        expect(exported.prototype, name).toBeInstanceOf(NamedError);
+        const args = name === 'WireError' ? [MARKER, { phase: 'connect', reused: false, requestSent: false, responseStarted: false }] : [MARKER];
+        const error = Reflect.construct(exported, args) as Error;
+        expect(error.name, name).toBe(name);
+        seen += 1;
+      }
+    }
+    expect(seen).toBeGreaterThanOrEqual(12);
   });
 });
 

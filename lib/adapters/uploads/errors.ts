@@ -1,4 +1,4 @@
-import { gatewayError, type FieldIssue } from '../../errors/index.ts';
+import { gatewayError, NamedError, type FieldIssue } from '../../errors/index.ts';
 
 export type UploadRejection = 'VALIDATION_FAILED' | 'PAYLOAD_TOO_LARGE' | 'MANIFEST_INVALID' | 'OPERATION_NOT_ALLOWED';
 
@@ -25,6 +25,4 @@ export class UploadDeadlineError extends gatewayError({ code: 'UPLOAD_TIMEOUT', 
  * The object is larger than allowed: nothing (or nothing more) was read. Internal to the trigger: it
  * always becomes an {@link UploadRejectedError} (or a manifest issue) before anything is reported.
  */
-export class ObjectTooLargeError extends Error {
-  override readonly name = 'ObjectTooLargeError';
-}
+export class ObjectTooLargeError extends NamedError {}

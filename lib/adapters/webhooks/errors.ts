@@ -1,4 +1,4 @@
-import { gatewayError } from '../../errors/index.ts';
+import { gatewayError, NamedError } from '../../errors/index.ts';
 
 /**
  * Errors of the webhook receiver. Callers (Didit, or whoever probes the public route) get a status, a code
@@ -46,6 +46,4 @@ export class WebhookDeadlineError extends gatewayError({ code: 'WEBHOOK_TIMEOUT'
  * form exists for the signatures over one. Internal: the receiver only skips those forms (V1/Simple may
  * still match); it never reaches a caller.
  */
-export class CanonicalJsonError extends Error {
-  override readonly name = 'CanonicalJsonError';
-}
+export class CanonicalJsonError extends NamedError {}
