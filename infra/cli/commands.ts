@@ -10,7 +10,7 @@ import { ciphertextFingerprint } from '../../lib/sealed-key/fingerprint.ts';
 import { SealedKey, type KeyObserver, type KeyUseInfo } from '../../lib/sealed-key/sealed-key.ts';
 import { encryptFromSecureBuffer } from '../../lib/kms/encrypt.ts';
 import type { DiditRequest } from '../../lib/didit/client.ts';
-import { KeyShapeError } from '../../lib/errors.ts';
+import { KeyShapeError } from '../../lib/errors/index.ts';
 import { ConfigError, loadConfig } from '../../lib/runtime/config.ts';
 import { createDependencies } from '../../lib/runtime/dependencies.ts';
 import { UsageError, type CliOptions, type CommandName } from './args.ts';

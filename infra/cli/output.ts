@@ -2,8 +2,8 @@
  * Exit codes, error classification and printing. Results are short, fixed fields (fingerprints, ids,
  * statuses); nothing printed here can hold the secret, which never exists as a string.
  */
-import { GatewayError } from '../../lib/errors.ts';
-import { PlaintextSpliceError } from '../../lib/kms/encrypt.ts';
+import { GatewayError } from '../../lib/errors/index.ts';
+import { PlaintextSpliceError } from '../../lib/kms/errors.ts';
 import { ConfigError } from '../../lib/runtime/config.ts';
 import { UsageError, type CommandName } from './args.ts';
 import { SecretsStepError } from './aws.ts';
@@ -81,7 +81,7 @@ export function classify(err: unknown): { exitCode: number; code: string; messag
   if (err instanceof CliError) return { exitCode: err.exitCode, code: err.code, message: err.message };
   if (err instanceof PlaintextSpliceError) return { exitCode: EXIT.ERROR, code: 'ENCRYPT_SPLICE_FAILED', message: err.message };
   if (err instanceof GatewayError) {
-    // Our own messages (lib/errors.ts): never copied from a dependency, never key material.
+    // Our own messages (lib/errors/): never copied from a dependency, never key material.
     const exitCode = DIDIT_REJECTED.has(err.code) ? EXIT.DIDIT_REJECTED : AWS_CODES.has(err.code) ? EXIT.AWS_FAILED : EXIT.ERROR;
     return { exitCode, code: err.code, message: err.message };
   }

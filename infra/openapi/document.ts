@@ -6,15 +6,17 @@
  * What comes from where:
  *   - paths, methods, operationId, summary, parameters, request bodies: the table entry (its zod
  *     schemas through `z.toJSONSchema`, input side, so transforms and defaults do not leak in);
- *   - error codes and which status carries which: the error classes themselves (lib/errors.ts and
- *     lib/sealing-errors.ts), instantiated once here, so a new error class appears without editing this;
+ *   - error codes and which status carries which: the error classes themselves (lib/errors/: base,
+ *     input, key, didit), instantiated once here, so a new error class appears without editing this;
  */
 import { API_GATEWAY_BUDGET_MS } from '../../lib/adapters/http/gateway-limits.ts';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
-import * as gatewayErrors from '../../lib/errors.ts';
-import * as sealingErrors from '../../lib/sealing-errors.ts';
-import { GatewayError } from '../../lib/errors.ts';
+import * as baseErrors from '../../lib/errors/gateway-error.ts';
+import * as inputErrors from '../../lib/errors/input.ts';
+import * as keyErrors from '../../lib/errors/key.ts';
+import * as diditErrors from '../../lib/errors/didit.ts';
+import { GatewayError } from '../../lib/errors/index.ts';
 import { MIME } from '../../lib/operations/file-types.ts';
 import * as management from '../../lib/operations/management.ts';
 import * as sessions from '../../lib/operations/sessions.ts';
@@ -29,7 +31,7 @@ export interface JsonObject {
 }
 
 /** The modules whose exported classes are the errors callers can get. */
-const ERROR_MODULES: ReadonlyArray<Record<string, unknown>> = [gatewayErrors, sealingErrors];
+const ERROR_MODULES: ReadonlyArray<Record<string, unknown>> = [baseErrors, inputErrors, keyErrors, diditErrors];
 
 /** Area modules, for grouping operations in documentation tools (each export is a table entry). */
 const AREAS: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
@@ -121,10 +123,10 @@ export function errorCodesByStatus(): Map<number, string[]> {
         continue;
       }
       // Abstract bases have no code of their own.
-      if (typeof error.code !== 'string' || typeof error.statusCode !== 'number') continue;
-      const codes = byStatus.get(error.statusCode) ?? new Set<string>();
+      if (typeof error.code !== 'string' || typeof error.status !== 'number') continue;
+      const codes = byStatus.get(error.status) ?? new Set<string>();
       codes.add(error.publicCode);
-      byStatus.set(error.statusCode, codes);
+      byStatus.set(error.status, codes);
     }
   }
   return new Map([...byStatus].map(([status, codes]) => [status, [...codes].sort()]));

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionPool } from '../transport/pool.ts';
-import { WireError } from '../transport/connection.ts';
+import { WireError } from '../transport/errors.ts';
 import { originOf } from '../transport/origin.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
@@ -15,7 +15,7 @@ import {
   DiditTimeoutError,
   DiditUnauthorizedError,
   type DiditError,
-} from '../errors.ts';
+} from '../errors/index.ts';
 import { buildRequestHead } from './request-head.ts';
 import { encodeMultipart, type MultipartValue } from './multipart.ts';
 import { rateLimitOf, retryAfterSeconds, type RateLimitInfo } from './rate-limit.ts';

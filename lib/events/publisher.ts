@@ -1,5 +1,5 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
-import { EventPublishError } from './errors.ts';
+import { EventPublishError } from '../errors/index.ts';
 
 export interface PublishReceipt {
   /** EventBridge's id of the published event. */

@@ -1,7 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { IDEMPOTENCY_TABLE, PersistentOnce } from './persistent-once.ts';
-import { mapIdempotencyError, WebhookInProgressError } from './errors.ts';
+import { WebhookInProgressError } from '../errors/index.ts';
+import { mapIdempotencyError } from './error-map.ts';
 import type { PublishReceipt } from '../events/publisher.ts';
 
 /**

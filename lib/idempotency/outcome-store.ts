@@ -2,7 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { PersistentOnce } from './persistent-once.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from './delivery-dedupe.ts';
-import { mapIdempotencyError, TriggerInProgressError } from './errors.ts';
+import { TriggerInProgressError } from '../errors/index.ts';
+import { mapIdempotencyError } from './error-map.ts';
 
 /** What an outcome store keeps: JSON data without personal data (it lives in DynamoDB for a day). */
 export type StoredOutcome = Readonly<Record<string, unknown>>;

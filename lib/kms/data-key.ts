@@ -1,8 +1,8 @@
 import { GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { KmsResponseError } from '../errors.ts';
+import { KmsResponseError } from '../errors/index.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
-import { mapKmsError } from './decrypt.ts';
+import { mapKmsError } from './errors.ts';
 import { sendCapturingPlaintext } from './plaintext-capture.ts';
 
 /** A fresh AES-256 data key: its plaintext in secure memory (the caller disposes it), its KMS ciphertext to store. */
@@ -42,6 +42,6 @@ export async function generateDataKeyToSecureBuffer(
     }
     return { plaintext, ciphertext: output.CiphertextBlob, keyId: output.KeyId };
   } catch (err) {
-    throw mapKmsError(err);
+    throw mapKmsError(err, 'GenerateDataKey');
   }
 }

@@ -1,15 +1,7 @@
 import { DecryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
-import {
-  KmsAccessDeniedError,
-  KmsInvalidCiphertextError,
-  KmsKeyUnusableError,
-  KmsResponseError,
-  KmsThrottledError,
-  KmsUnavailableError,
-  type GatewayError,
-} from '../errors.ts';
+import { mapKmsError } from './errors.ts';
 import { sendCapturingPlaintext } from './plaintext-capture.ts';
 
 export interface DecryptInput {
@@ -58,35 +50,6 @@ export async function decryptToSecureBuffer(
     const { output, plaintext } = await sendCapturingPlaintext(client, command, options);
     return { plaintext, keyId: output.KeyId, requestId: output.$metadata.requestId };
   } catch (err) {
-    throw mapKmsError(err);
+    throw mapKmsError(err, 'Decrypt');
   }
-}
-
-const BY_NAME: Record<string, new (message: string, options: { cause: unknown }) => GatewayError> = {
-  ThrottlingException: KmsThrottledError,
-  LimitExceededException: KmsThrottledError,
-  KMSInternalException: KmsUnavailableError,
-  DependencyTimeoutException: KmsUnavailableError,
-  AccessDeniedException: KmsAccessDeniedError,
-  InvalidCiphertextException: KmsInvalidCiphertextError,
-  IncorrectKeyException: KmsInvalidCiphertextError,
-  InvalidGrantTokenException: KmsAccessDeniedError,
-  DisabledException: KmsKeyUnusableError,
-  KMSInvalidStateException: KmsKeyUnusableError,
-  NotFoundException: KmsKeyUnusableError,
-  KeyUnavailableException: KmsUnavailableError,
-  InvalidKeyUsageException: KmsKeyUnusableError,
-};
-
-/** Maps SDK and transport failures to typed errors whose messages are ours (no response text). */
-export function mapKmsError(err: unknown): Error {
-  if (err instanceof KmsResponseError) return err;
-  const name = err instanceof Error ? err.name : '';
-  if (name === 'PlaintextCaptureError') return new KmsResponseError('KMS response not captured securely', { cause: err });
-  // The name comes from the endpoint's answer: an own entry only, never Object.prototype's.
-  const Mapped = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
-  if (Mapped !== undefined) return new Mapped(`KMS Decrypt failed: ${name}`, { cause: err });
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  if (status === 403 || status === 400) return new KmsAccessDeniedError(`KMS Decrypt refused (${name || status})`, { cause: err });
-  return new KmsUnavailableError(`KMS Decrypt failed (${name || 'transport'})`, { cause: err });
 }

@@ -10,15 +10,8 @@ import type {
 } from '@smithy/types';
 import { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
-import {
-  KmsAccessDeniedError,
-  KmsInvalidCiphertextError,
-  KmsKeyUnusableError,
-  KmsResponseError,
-  KmsThrottledError,
-  KmsUnavailableError,
-  type GatewayError,
-} from '../errors.ts';
+import { KmsResponseError } from '../errors/index.ts';
+import { mapKmsError, PlaintextSpliceError } from './errors.ts';
 import { SecureKmsRequestHandler, takeSecureBody } from './secure-request-handler.ts';
 
 /**
@@ -50,11 +43,6 @@ export interface EncryptResult {
   readonly ciphertext: Uint8Array;
   /** ARN of the key KMS used (falls back to the requested id when KMS does not say). */
   readonly keyId: string;
-}
-
-/** The placeholder was not found exactly once in the serialized request: the SDK's serializer changed. */
-export class PlaintextSpliceError extends Error {
-  override readonly name = 'PlaintextSpliceError';
 }
 
 /** Length of the standard, padded base64 encoding of `n` bytes. */
@@ -247,37 +235,11 @@ export async function encryptFromSecureBuffer(
   }
 }
 
-const BY_NAME: Record<string, new (message: string, options: { cause: unknown }) => GatewayError> = {
-  ThrottlingException: KmsThrottledError,
-  LimitExceededException: KmsThrottledError,
-  KMSInternalException: KmsUnavailableError,
-  DependencyTimeoutException: KmsUnavailableError,
-  KeyUnavailableException: KmsUnavailableError,
-  AccessDeniedException: KmsAccessDeniedError,
-  InvalidGrantTokenException: KmsAccessDeniedError,
-  DisabledException: KmsKeyUnusableError,
-  KMSInvalidStateException: KmsKeyUnusableError,
-  NotFoundException: KmsKeyUnusableError,
-  InvalidKeyUsageException: KmsKeyUnusableError,
-  InvalidArnException: KmsKeyUnusableError,
-  IncorrectKeyException: KmsInvalidCiphertextError,
-};
-
 /**
- * Typed errors whose messages are ours. KMS's own message is never copied: a validation message
- * from KMS or an emulator could quote the request, and this request carried the plaintext.
+ * Encrypt's own refusals (a splice that did not happen, a plaintext out of range) pass through; every
+ * KMS failure goes through the one KMS error map (lib/kms/errors.ts).
  */
 export function mapEncryptError(err: unknown): Error {
-  if (err instanceof KmsResponseError || err instanceof PlaintextSpliceError || err instanceof RangeError) return err;
-  const name = err instanceof Error ? err.name : '';
-  // The name comes from the endpoint's answer: an own entry only, never Object.prototype's.
-  const Mapped = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
-  if (Mapped !== undefined) return new Mapped(`KMS Encrypt failed: ${name}`, { cause: err });
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  if (status === 403 || status === 400) return new KmsAccessDeniedError(`KMS Encrypt refused (${safeName(name) || status})`, { cause: err });
-  return new KmsUnavailableError(`KMS Encrypt failed (${safeName(name) || 'transport'})`, { cause: err });
-}
-
-function safeName(name: string): string {
-  return /^[A-Za-z0-9_.]{1,64}$/.test(name) ? name : '';
+  if (err instanceof PlaintextSpliceError || err instanceof RangeError) return err;
+  return mapKmsError(err, 'Encrypt');
 }

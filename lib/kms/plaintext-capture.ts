@@ -6,9 +6,10 @@ import {
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import type { DeserializeHandler, DeserializeHandlerArguments, DeserializeMiddleware, MetadataBearer } from '@smithy/types';
-import { KmsResponseError } from '../errors.ts';
+import { KmsResponseError } from '../errors/index.ts';
 import { type SecureBuffer, wipe } from '../secure/secure-buffer.ts';
 import { decodeBase64ToSecure } from '../secure/base64.ts';
+import { PlaintextCaptureError } from './errors.ts';
 import { takeSecureBody } from './secure-request-handler.ts';
 
 const KEY = Buffer.from('"Plaintext"', 'latin1');
@@ -20,10 +21,6 @@ const NULL_LITERAL = Buffer.from('null', 'latin1');
 /** Receives the plaintext taken out of one KMS response. */
 export interface PlaintextSlot {
   plaintext?: SecureBuffer;
-}
-
-export class PlaintextCaptureError extends Error {
-  override readonly name = 'PlaintextCaptureError';
 }
 
 /**

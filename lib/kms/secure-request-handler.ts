@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandlerOutput } from '@smithy/types';
 import { ConnectionPool } from '../transport/pool.ts';
-import { WireError } from '../transport/connection.ts';
+import { WireError } from '../transport/errors.ts';
 import { isLoopbackHost, originOf } from '../transport/origin.ts';
 import { prepareTlsReadScrub, scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';

@@ -1,4 +1,4 @@
-import { DiditError, DiditTimeoutError, GatewayError } from '../errors.ts';
+import { DiditError, DiditTimeoutError, GatewayError } from '../errors/index.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
 import type { KeyObserver, KeyUseInfo } from '../sealed-key/sealed-key.ts';
 import { logger, metrics, MetricUnit } from './telemetry.ts';

@@ -1,5 +1,5 @@
 import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
-import { DiditError, DiditResponseError, DiditTimeoutError, ValidationError } from '../errors.ts';
+import { DiditError, DiditResponseError, DiditTimeoutError, GatewayError, ValidationError } from '../errors/index.ts';
 import { checkPostprocess, runPostprocess } from './postprocess.ts';
 import { redact } from './redact.ts';
 import type { ValidRequest } from '../validation/request.ts';

@@ -1,13 +1,5 @@
-import {
-  DiditError,
-  DiditNetworkError,
-  DiditResponseError,
-  DiditTimeoutError,
-  DiditUnauthorizedError,
-  GatewayError,
-  ValidationError,
-} from '../errors.ts';
-import { WireError } from '../transport/connection.ts';
+import { DiditError, DiditNetworkError, DiditResponseError, DiditTimeoutError, GatewayError } from '../errors/index.ts';
+import { WireError } from '../transport/errors.ts';
 
 /**
  * What a trigger does with an error of one attempt:
@@ -30,17 +22,12 @@ export interface FailureClass {
 
 export function classifyFailure(err: unknown, options: { readonly idempotent: boolean }): FailureClass {
   const code = err instanceof GatewayError ? err.code : 'INTERNAL';
-  if (err instanceof ValidationError) return { kind: 'final', code, outcomeUnknown: false };
-  if (err instanceof DiditError) {
-    if (mayHaveBeenProcessed(err)) return { kind: options.idempotent ? 'retry' : 'final', code, outcomeUnknown: true };
-    // Our key refused: configuration, fixed by operators; the event waits in the retry/on-failure path.
-    if (err instanceof DiditUnauthorizedError) return { kind: 'retry', code, outcomeUnknown: false };
-    const status = err.diditStatus;
-    if (status !== undefined && status >= 400 && status < 500 && status !== 429) return { kind: 'final', code, outcomeUnknown: false };
-    return { kind: 'retry', code, outcomeUnknown: false };
-  }
-  // The caller's own fault (4xx) is final; our configuration and dependencies (5xx) are not.
-  if (err instanceof GatewayError && err.statusCode < 500) return { kind: 'final', code, outcomeUnknown: false };
+  if (err instanceof DiditError && mayHaveBeenProcessed(err)) return { kind: options.idempotent ? 'retry' : 'final', code, outcomeUnknown: true };
+  // The taxonomy decides the rest. A 4xx that is not retryable is the caller's input or Didit's verdict on
+  // it: final. Everything else is a fault on our side or a transient one: retried — Didit 429 (retryable),
+  // Didit 5xx, and our key refused by Didit (a 502: operators fix it while the event waits in the
+  // retry/on-failure path) included.
+  if (err instanceof GatewayError && err.status < 500 && !err.retryable) return { kind: 'final', code, outcomeUnknown: false };
   return { kind: 'retry', code, outcomeUnknown: false };
 }
 

@@ -6,7 +6,7 @@ import type { PostprocessName } from '../operations/types.ts';
 import type { GatewayDependencies } from './dependencies.ts';
 import { encryptionContextFor } from '../sealed-key/encryption-context.ts';
 import { sealIntoSecret, type SealedSecret } from '../sealed-key/seal.ts';
-import { SealingNotConfiguredError, WebhookSecretMissingError } from '../sealing-errors.ts';
+import { SealingNotConfiguredError, WebhookSecretMissingError } from '../errors/index.ts';
 import { SecureBuffer } from '../secure/secure-buffer.ts';
 
 /** What a post-processing step may use. */

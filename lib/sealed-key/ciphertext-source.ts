@@ -3,7 +3,7 @@ import {
   type GetSecretValueCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { SecretMalformedError, SecretNotFoundError, SecretsUnavailableError, KmsAccessDeniedError } from '../errors.ts';
+import { SecretMalformedError, SecretNotFoundError, SecretsUnavailableError, KmsAccessDeniedError } from '../errors/index.ts';
 import { ciphertextFingerprint } from './fingerprint.ts';
 
 /** One sealed version: the KMS ciphertext and where it came from. Contains nothing decryptable without KMS. */

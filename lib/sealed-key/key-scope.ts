@@ -1,4 +1,4 @@
-import { DiditUnauthorizedError } from '../errors.ts';
+import { DiditUnauthorizedError } from '../errors/index.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { KeyObserver, KeyUseInfo, SealedKey } from './sealed-key.ts';
 

@@ -8,9 +8,8 @@
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretsUnavailableError } from '../errors.ts';
+import { SealedSecretStoreError, SecretsUnavailableError } from '../errors/index.ts';
 import { encryptFromSecureBuffer } from '../kms/encrypt.ts';
-import { SealedSecretStoreError } from '../sealing-errors.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { EncryptionContext } from './encryption-context.ts';
 import { ciphertextFingerprint } from './fingerprint.ts';

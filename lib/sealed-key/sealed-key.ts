@@ -1,7 +1,7 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { decryptToSecureBuffer, type DecryptResult } from '../kms/decrypt.ts';
 import { isHeaderToken, type SecureBuffer } from '../secure/secure-buffer.ts';
-import { KeyShapeError } from '../errors.ts';
+import { DiditUnauthorizedError, KeyShapeError } from '../errors/index.ts';
 import type { EncryptionContext } from './encryption-context.ts';
 import type { CiphertextSource, SealedCiphertext } from './ciphertext-source.ts';
 import { keyRefused, useKeyOnce, type KeyUseOptions, type KeyUser } from './key-scope.ts';

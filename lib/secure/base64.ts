@@ -1,3 +1,4 @@
+import { Base64FormatError } from './errors.ts';
 import { SecureBuffer } from './secure-buffer.ts';
 
 // 255 = not a base64 character. Standard alphabet only: KMS (JSON protocol) uses it.
@@ -8,10 +9,6 @@ for (let i = 0; i < ALPHABET.length; i++) TABLE[ALPHABET.charCodeAt(i)] = i;
 const EQ = 0x3d;
 const BACKSLASH = 0x5c;
 const SLASH = 0x2f;
-
-export class Base64FormatError extends Error {
-  override readonly name = 'Base64FormatError';
-}
 
 /**
  * Decodes base64 *bytes* straight into secure memory, with a table lookup per byte: the encoded

@@ -1,4 +1,5 @@
 import sodiumNative from 'sodium-native';
+import { SecureBufferDisposedError } from './errors.ts';
 
 /** The few libsodium calls used here, typed as sodium-native 5 ships them (its @types lag behind). */
 interface SodiumMemory {
@@ -119,14 +120,6 @@ export class SecureBuffer {
     const buf = this.#buf;
     if (buf === undefined) throw new SecureBufferDisposedError();
     return buf;
-  }
-}
-
-/** Thrown on any use of a {@link SecureBuffer} after `dispose()`. */
-export class SecureBufferDisposedError extends Error {
-  override readonly name = 'SecureBufferDisposedError';
-  constructor() {
-    super('secure buffer used after disposal');
   }
 }
 

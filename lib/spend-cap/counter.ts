@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { traceAwsCalls } from '../observability/tracing.ts';
-import { SpendCapReachedError, SpendCounterUnavailableError } from './errors.ts';
+import { SpendCapReachedError, SpendCounterUnavailableError } from '../errors/index.ts';
 import { secondsUntilNextUtcDay, utcDay } from './utc-day.ts';
 
 /**

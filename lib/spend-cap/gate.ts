@@ -1,6 +1,6 @@
 import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import type { OperationSpec } from '../operations/types.ts';
-import { SpendCapReachedError } from './errors.ts';
+import { SpendCapReachedError } from '../errors/index.ts';
 import { isPaidOperation } from './paid.ts';
 import { SpendCounter } from './counter.ts';
 

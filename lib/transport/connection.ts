@@ -4,54 +4,10 @@ import { SecureBuffer, needs, wipe } from '../secure/secure-buffer.ts';
 import type { Origin } from './origin.ts';
 import { cleansingSecureOptions } from './tls-read-scrub.ts';
 import { ResponseReader, type BodySink, type ParsedResponse } from './response-reader.ts';
+import { AbortedError, DeadlineError, WireError, type WirePhase } from './errors.ts';
 
 /** Size of the per-connection read buffer; TLS hands out at most 16 KiB of cleartext per record. */
 const READ_BUFFER_BYTES = 16 * 1024;
-
-export type WirePhase = 'connect' | 'write' | 'wait' | 'read';
-
-/**
- * A failed exchange, with what is known about how far it got. Retry decisions need exactly this:
- * a request that never left (or a reused socket that died before any response byte) can be sent
- * again; one that may have been processed can only be retried if the operation is idempotent.
- */
-export class WireError extends Error {
-  override readonly name = 'WireError';
-  readonly phase: WirePhase;
-  readonly reused: boolean;
-  readonly requestSent: boolean;
-  readonly responseStarted: boolean;
-  readonly timedOut: boolean;
-  readonly aborted: boolean;
-  readonly tooLarge: boolean;
-  constructor(
-    message: string,
-    details: {
-      phase: WirePhase;
-      reused: boolean;
-      requestSent: boolean;
-      responseStarted: boolean;
-      timedOut?: boolean;
-      aborted?: boolean;
-      tooLarge?: boolean;
-      cause?: unknown;
-    },
-  ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.phase = details.phase;
-    this.reused = details.reused;
-    this.requestSent = details.requestSent;
-    this.responseStarted = details.responseStarted;
-    this.timedOut = details.timedOut ?? false;
-    this.aborted = details.aborted ?? false;
-    this.tooLarge = details.tooLarge ?? false;
-  }
-
-  /** A keep-alive socket that was already dead: nothing reached the server's application. */
-  get staleSocket(): boolean {
-    return this.reused && !this.responseStarted && !this.timedOut && !this.aborted && this.phase !== 'connect';
-  }
-}
 
 export interface WireRequest {
   /** The complete request head, ending in CRLF CRLF. */
@@ -328,20 +284,6 @@ class ActiveExchange {
     this.#settled = true;
     clearTimeout(this.#timer);
     this.#request.signal?.removeEventListener('abort', this.#onAbort);
-  }
-}
-
-class DeadlineError extends Error {
-  override readonly name = 'DeadlineError';
-  constructor() {
-    super('deadline exceeded');
-  }
-}
-
-class AbortedError extends Error {
-  override readonly name = 'AbortedError';
-  constructor() {
-    super('aborted');
   }
 }
 

@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { Origin } from './origin.ts';
-import { Connection, WireError, type WireRequest } from './connection.ts';
+import { Connection, type WireRequest } from './connection.ts';
+import { WireError } from './errors.ts';
 import { idleBudgetFromHeader, mayReuse } from './keep-alive.ts';
 import type { ParsedResponse } from './response-reader.ts';
 import { TlsSessionCache } from './tls-sessions.ts';

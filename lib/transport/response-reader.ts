@@ -1,5 +1,6 @@
 import httpParser from 'http-parser-js';
 import { SecureBuffer, wipe } from '../secure/secure-buffer.ts';
+import { ResponseFramingError, ResponseTooLargeError } from './errors.ts';
 
 const { HTTPParser } = httpParser;
 
@@ -19,14 +20,6 @@ export interface ParsedResponse {
   readonly keepAlive: boolean;
   /** Plain sinks give a Buffer; secure sinks give a SecureBuffer the receiver must dispose. */
   readonly body: Buffer | SecureBuffer;
-}
-
-export class ResponseTooLargeError extends Error {
-  override readonly name = 'ResponseTooLargeError';
-}
-
-export class ResponseFramingError extends Error {
-  override readonly name = 'ResponseFramingError';
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { TlsReadScrubError } from './errors.ts';
 
 /**
  * Overwrites the native stack array that Node's TLS layer decrypts every read into.
@@ -38,11 +39,6 @@ export const SSL_OP_CLEANSE_PLAINTEXT = 1 << 1;
 export function cleansingSecureOptions(): number {
   const major = Number((process.versions.openssl ?? '').split('.')[0]);
   return major >= 3 ? SSL_OP_CLEANSE_PLAINTEXT : 0;
-}
-
-/** The scrub could not run: the copy it exists to remove may still be on the stack. */
-export class TlsReadScrubError extends Error {
-  override readonly name = 'TlsReadScrubError';
 }
 
 const CIPHERS = 'PSK-AES128-GCM-SHA256';

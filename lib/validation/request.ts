@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ValidationError, type FieldIssue } from '../errors.ts';
+import { ValidationError, type FieldIssue } from '../errors/index.ts';
 import { MIME, sniffFileType } from '../operations/file-types.ts';
 import type { FileRule, OperationSpec } from '../operations/types.ts';
 import { checkReservedKeys, isReservedName, RESERVED_NAME_MESSAGE } from './reserved-names.ts';

@@ -1,4 +1,4 @@
-import type { FieldIssue } from '../errors.ts';
+import type { FieldIssue } from '../errors/index.ts';
 
 /**
  * Names that mean something to JavaScript objects. A caller-supplied key with one of these names could

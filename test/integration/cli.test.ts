@@ -21,7 +21,7 @@ import { decryptToSecureBuffer } from '../../lib/kms/decrypt.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 import { encryptionContextFor, SERVICE_NAME, type SealedPurpose } from '../../lib/sealed-key/encryption-context.ts';
 import { ciphertextFingerprint } from '../../lib/sealed-key/fingerprint.ts';
-import { KmsInvalidCiphertextError } from '../../lib/errors.ts';
+import { KmsInvalidCiphertextError } from '../../lib/errors/index.ts';
 
 // The CLI as operators run it: a child process (`node infra/cli/main.ts ...`) against the emulator and
 // the HTTPS Didit sandbox, with the secret on stdin or typed into a real pseudo-terminal.

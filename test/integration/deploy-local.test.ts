@@ -27,7 +27,7 @@ import { deployLocal, type DeployedLocal, removeLocal, type LocalTarget } from '
 import { functionAccess } from '../../infra/serverless/access.ts';
 import { createSecureKmsClient } from '../../lib/kms/client.ts';
 import { decryptToSecureBuffer } from '../../lib/kms/decrypt.ts';
-import { KmsInvalidCiphertextError } from '../../lib/errors.ts';
+import { KmsInvalidCiphertextError } from '../../lib/errors/index.ts';
 import { encryptionContextFor } from '../../lib/sealed-key/encryption-context.ts';
 import { sealIntoSecret } from '../../lib/sealed-key/seal.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';

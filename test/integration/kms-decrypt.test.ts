@@ -6,7 +6,7 @@ import { createSecureKmsClient } from '../../lib/kms/client.ts';
 import { decryptToSecureBuffer } from '../../lib/kms/decrypt.ts';
 import { kmsTrustAnchors } from '../../lib/kms/secure-request-handler.ts';
 import { tlsReadScrubStats } from '../../lib/transport/tls-read-scrub.ts';
-import { KmsInvalidCiphertextError, KmsResponseError, KmsUnavailableError } from '../../lib/errors.ts';
+import { KmsInvalidCiphertextError, KmsResponseError, KmsUnavailableError } from '../../lib/errors/index.ts';
 import { provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKeyResources } from '../../infra/local/provision.ts';
 import { testTlsEmulator } from '../support/aws.ts';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseArgs, UsageError, type ParsedArgs } from '../../infra/cli/args.ts';
 import { helpText } from '../../infra/cli/help.ts';
 import { classify, EXIT, print, type Outcome } from '../../infra/cli/output.ts';
-import { DiditForbiddenError, DiditUnauthorizedError, KmsAccessDeniedError, SecretNotFoundError, DiditServerError } from '../../lib/errors.ts';
+import { DiditForbiddenError, DiditUnauthorizedError, KmsAccessDeniedError, SecretNotFoundError, DiditServerError } from '../../lib/errors/index.ts';
 import { InputAbortedError, SecretInputError } from '../../infra/cli/secret-input.ts';
 import { SecretsStepError } from '../../infra/cli/aws.ts';
 

@@ -3,16 +3,11 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KMSClient } from '@aws-sdk/client-kms';
-import {
-  base64Length,
-  encodeBase64Into,
-  encryptFromSecureBuffer,
-  PlaintextSpliceError,
-  splicePlaintext,
-} from '../../lib/kms/encrypt.ts';
+import { base64Length, encodeBase64Into, encryptFromSecureBuffer, splicePlaintext } from '../../lib/kms/encrypt.ts';
+import { PlaintextSpliceError } from '../../lib/kms/errors.ts';
 import { createSecureKmsClient } from '../../lib/kms/client.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
-import { KmsAccessDeniedError, KmsKeyUnusableError } from '../../lib/errors.ts';
+import { KmsAccessDeniedError, KmsKeyUnusableError } from '../../lib/errors/index.ts';
 
 const PLACEHOLDER_B64 = Buffer.from('didit-kms-gateway:encrypt-placeholder:v1:#######', 'latin1').toString('base64');
 

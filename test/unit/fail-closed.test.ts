@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { DiditClient, DiditRequest, DiditResponse } from '../../lib/didit/client.ts';
-import { DiditResponseError } from '../../lib/errors.ts';
+import { DiditResponseError, WebhookSecretMissingError } from '../../lib/errors/index.ts';
 import { createOperationHandler } from '../../lib/adapters/http/operation-handler.ts';
 import { validateStructured } from '../../lib/validation/request.ts';
 import { ResultCrypto } from '../../lib/adapters/jobs/result-crypto.ts';
@@ -16,7 +16,6 @@ import { executeOperation } from '../../lib/runtime/execute-operation.ts';
 import type { CiphertextSource } from '../../lib/sealed-key/ciphertext-source.ts';
 import { SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
-import { WebhookSecretMissingError } from '../../lib/sealing-errors.ts';
 import { apiEvent, JPEG, lambdaContext, multipartBody } from '../support/api-events.ts';
 
 // Issue 8, findings 2 and 4: whatever guards a secret fails closed, and every buffer that holds one is

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IdempotencyStoreUnavailableError, mapIdempotencyError } from '../../lib/idempotency/errors.ts';
+import { IdempotencyStoreUnavailableError } from '../../lib/errors/index.ts';
+import { mapIdempotencyError } from '../../lib/idempotency/error-map.ts';
 
 const named = (name: string): Error => Object.assign(new Error('x'), { name });
 

@@ -4,7 +4,7 @@
  */
 import type { Context } from 'aws-lambda';
 import type { DiditClient, DiditRequest, DiditResponse } from '../../lib/didit/client.ts';
-import { DiditServerError } from '../../lib/errors.ts';
+import { DiditServerError } from '../../lib/errors/index.ts';
 import type { JobDependencies } from '../../lib/adapters/jobs/dependencies.ts';
 import type { ResultCrypto, ResultSealer, SealedResult } from '../../lib/adapters/jobs/result-crypto.ts';
 import { isTerminal, type CallStart, type JobOutcome, type JobRecord } from '../../lib/adapters/jobs/store.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors/index.ts';
 import { DEFAULT_JOB_TTL_SECONDS, DEFAULT_MAX_MESSAGE_BYTES, loadJobConfig } from '../../lib/adapters/jobs/config.ts';
 import { OperationNotAsyncError, PoisonMessageError, UnknownJobOperationError } from '../../lib/adapters/jobs/errors.ts';
 import { completedDetail } from '../../lib/adapters/jobs/events.ts';

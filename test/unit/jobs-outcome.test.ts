@@ -14,9 +14,9 @@ import {
   OperationTooSlowForGatewayError,
   SecretsUnavailableError,
   ValidationError,
-} from '../../lib/errors.ts';
+} from '../../lib/errors/index.ts';
 import { decideFailure, jobErrorOf } from '../../lib/adapters/jobs/outcome.ts';
-import { WireError } from '../../lib/transport/connection.ts';
+import { WireError } from '../../lib/transport/errors.ts';
 
 const paid = { idempotent: false, answered: false };
 const free = { idempotent: true, answered: false };

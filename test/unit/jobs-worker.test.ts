@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { DiditBadRequestError, DiditTimeoutError, KmsThrottledError } from '../../lib/errors.ts';
+import { DiditBadRequestError, DiditTimeoutError, KmsThrottledError } from '../../lib/errors/index.ts';
 import type { JobMessage } from '../../lib/adapters/jobs/message.ts';
 import type { JobRecord } from '../../lib/adapters/jobs/store.ts';
 import { createJobWorker } from '../../lib/adapters/jobs/worker.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { DiditServerError, DiditTimeoutError, DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors.ts';
+import { DiditServerError, DiditTimeoutError, DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors/index.ts';
 import { keyAuditRecord, type KeyUseOutcome } from '../../lib/observability/audit.ts';
 import type { CiphertextSource, SealedCiphertext } from '../../lib/sealed-key/ciphertext-source.ts';
 import { SharedKeyScope } from '../../lib/sealed-key/key-scope.ts';

@@ -1,6 +1,6 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
-import { KmsResponseError } from '../../lib/errors.ts';
+import { KmsResponseError } from '../../lib/errors/index.ts';
 import { generateDataKeyToSecureBuffer } from '../../lib/kms/data-key.ts';
 import { decryptToSecureBuffer } from '../../lib/kms/decrypt.ts';
 

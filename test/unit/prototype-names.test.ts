@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../infra/cli/args.ts';
-import { KmsUnavailableError } from '../../lib/errors.ts';
-import { mapKmsError } from '../../lib/kms/decrypt.ts';
+import { KmsUnavailableError } from '../../lib/errors/index.ts';
+import { mapKmsError } from '../../lib/kms/errors.ts';
 import { mapEncryptError } from '../../lib/kms/encrypt.ts';
 import { ResponseReader } from '../../lib/transport/response-reader.ts';
 import { hasReservedKey } from '../../lib/validation/reserved-names.ts';
@@ -11,7 +11,7 @@ describe('names from outside never reach Object.prototype', () => {
   it('an error named like a prototype member maps to a typed KMS error', () => {
     for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
       const err = Object.assign(new Error('x'), { name });
-      expect(mapKmsError(err), name).toBeInstanceOf(KmsUnavailableError);
+      expect(mapKmsError(err, 'Decrypt'), name).toBeInstanceOf(KmsUnavailableError);
       expect(mapEncryptError(err), name).toBeInstanceOf(KmsUnavailableError);
     }
   });

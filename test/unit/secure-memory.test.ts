@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { SecureBuffer, SecureBufferDisposedError, isHeaderToken } from '../../lib/secure/secure-buffer.ts';
+import { SecureBufferDisposedError } from '../../lib/secure/errors.ts';
+import { SecureBuffer, isHeaderToken } from '../../lib/secure/secure-buffer.ts';
 import { decodeBase64ToSecure } from '../../lib/secure/base64.ts';
 
 describe('SecureBuffer', () => {

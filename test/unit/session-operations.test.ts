@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { ValidRequest } from '../../lib/validation/request.ts';
 import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
-import { ValidationError } from '../../lib/errors.ts';
+import { ValidationError } from '../../lib/errors/index.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';
 import { apiEvent } from '../support/api-events.ts';

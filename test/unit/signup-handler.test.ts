@@ -1,15 +1,19 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { DiditRequest, DiditResponse } from '../../lib/didit/client.ts';
-import { DiditBadRequestError, DiditServerError, DiditTimeoutError } from '../../lib/errors.ts';
+import {
+  DiditBadRequestError,
+  DiditServerError,
+  DiditTimeoutError,
+  EventPublishError,
+  SpendCapReachedError,
+} from '../../lib/errors/index.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
-import { SpendCapReachedError } from '../../lib/spend-cap/errors.ts';
 import type { SpendGate } from '../../lib/spend-cap/gate.ts';
 import { loadSignupConfig, type SignupConfig } from '../../lib/adapters/triggers/config.ts';
 import type { SignupDependencies } from '../../lib/adapters/triggers/dependencies.ts';
 import { createSignupHandler, SIGNUP_EVENT_PATTERN, type SignupResult } from '../../lib/adapters/triggers/signup.ts';
 import type { DedupeOutcome } from '../../lib/idempotency/delivery-dedupe.ts';
-import { EventPublishError } from '../../lib/events/errors.ts';
 import type { PublishReceipt } from '../../lib/events/publisher.ts';
 import { lambdaContext } from '../support/api-events.ts';
 

@@ -3,7 +3,7 @@ import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
 import * as standalone from '../../lib/operations/standalone.ts';
 import type { OperationSpec } from '../../lib/operations/types.ts';
-import { ValidationError } from '../../lib/errors.ts';
+import { ValidationError } from '../../lib/errors/index.ts';
 import { JPEG, PNG, apiEvent, multipartBody } from '../support/api-events.ts';
 
 // Validation of the standalone operations (didit-api.md §5), without Didit: what passes, what is refused.

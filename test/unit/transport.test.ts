@@ -2,10 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectionPool } from '../../lib/transport/pool.ts';
-import { WireError, type WireRequest } from '../../lib/transport/connection.ts';
+import type { WireRequest } from '../../lib/transport/connection.ts';
+import { ResponseFramingError, WireError } from '../../lib/transport/errors.ts';
 import { originOf } from '../../lib/transport/origin.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
-import { ResponseFramingError, ResponseReader } from '../../lib/transport/response-reader.ts';
+import { ResponseReader } from '../../lib/transport/response-reader.ts';
 
 const FIRST = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}';
 const TWO_RESPONSES = `${FIRST}HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecond`;

@@ -10,20 +10,20 @@ import {
   DiditUnauthorizedError,
   KmsUnavailableError,
   SecretNotFoundError,
+  SpendCapReachedError,
   ValidationError,
-} from '../../lib/errors.ts';
+} from '../../lib/errors/index.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
-import { WireError } from '../../lib/transport/connection.ts';
+import { WireError } from '../../lib/transport/errors.ts';
 import { classifyFailure } from '../../lib/runtime/failure-class.ts';
 import type { Once } from '../../lib/idempotency/outcome-store.ts';
 import type { IntakeConfig } from '../../lib/adapters/uploads/config.ts';
 import type { IntakeDependencies } from '../../lib/adapters/uploads/dependencies.ts';
-import { UploadRejectedError } from '../../lib/adapters/uploads/errors.ts';
-import { SpendCapReachedError } from '../../lib/spend-cap/errors.ts';
+import { ObjectTooLargeError, UploadRejectedError } from '../../lib/adapters/uploads/errors.ts';
 import type { SpendGate } from '../../lib/spend-cap/gate.ts';
 import { createUploadHandler, type UploadRecordResult } from '../../lib/adapters/uploads/intake.ts';
 import { fileKey, manifestBytes, manifestKey, type Manifest, type UploadLocation } from '../../lib/adapters/uploads/layout.ts';
-import { ObjectTooLargeError, type ObjectHead } from '../../lib/adapters/uploads/objects.ts';
+import type { ObjectHead } from '../../lib/adapters/uploads/objects.ts';
 import type { UploadEventDetail, UploadOutcome } from '../../lib/adapters/uploads/outcome.ts';
 import type { DedupeOutcome } from '../../lib/idempotency/delivery-dedupe.ts';
 import type { PublishReceipt } from '../../lib/events/publisher.ts';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../lib/errors.ts';
+import { ValidationError } from '../../lib/errors/index.ts';
 import { loadPresignConfig, type PresignConfig } from '../../lib/adapters/uploads/config.ts';
 import { manifestSchema } from '../../lib/adapters/uploads/layout.ts';
 import { checkUploadRequest, createPresignHandler, presignUpload, type PresignDependencies, type UploadTicket } from '../../lib/adapters/uploads/presign.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { validateRequest } from '../../lib/adapters/http/validate-request.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors/index.ts';
 import { JPEG, PNG, apiEvent, multipartBody } from '../support/api-events.ts';
 
 const WORKFLOW = '11111111-2222-4333-8444-555555555555';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CanonicalJsonError } from '../../lib/adapters/webhooks/errors.ts';
 import {
-  CanonicalJsonError,
   canonicalForms,
   canonicalJson,
   compareCodePoints,

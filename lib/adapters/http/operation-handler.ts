@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { DiditResponse } from '../../didit/client.ts';
-import { DiditTimeoutError, OperationTooSlowForGatewayError } from '../../errors.ts';
+import { DiditTimeoutError, OperationTooSlowForGatewayError } from '../../errors/index.ts';
 import type { OperationSpec } from '../../operations/types.ts';
 import { logger, metrics } from '../../observability/telemetry.ts';
 import { sharedDependencies, type GatewayDependencies } from '../../runtime/dependencies.ts';

@@ -1,6 +1,6 @@
 import busboy from 'busboy';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors.ts';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors/index.ts';
 import type { OperationSpec } from '../../operations/types.ts';
 import { isReservedName, RESERVED_NAME_MESSAGE } from '../../validation/reserved-names.ts';
 import {

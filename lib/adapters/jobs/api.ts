@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { PayloadTooLargeError } from '../../errors.ts';
+import { PayloadTooLargeError } from '../../errors/index.ts';
 import { errorResponder } from '../../responses/error-responder.ts';
 import { jsonResponse } from '../../responses/json-response.ts';
 import { validateStructured } from '../../validation/request.ts';

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors.ts';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors/index.ts';
 import type { StructuredInput } from '../../validation/request.ts';
 import { OPERATIONS, type OperationName } from '../../operations/table.ts';
 import type { OperationSpec } from '../../operations/types.ts';

@@ -6,8 +6,8 @@ import {
   GatewayError,
   OperationTooSlowForGatewayError,
   ValidationError,
-} from '../../errors.ts';
-import { WireError } from '../../transport/connection.ts';
+} from '../../errors/index.ts';
+import { WireError } from '../../transport/errors.ts';
 import type { JobError } from './store.ts';
 
 /**
@@ -33,7 +33,7 @@ export function decideFailure(err: unknown, call: { readonly idempotent: boolean
   if (err instanceof DiditError) return err.retryable ? 'retry' : 'fail';
   if (err instanceof ValidationError) return 'fail';
   // Before any Didit call: key material, configuration, stores. Retry (dead-letter if it persists).
-  if (err instanceof GatewayError) return err.retryable || err.statusCode >= 500 ? 'retry' : 'fail';
+  if (err instanceof GatewayError) return err.retryable || err.status >= 500 ? 'retry' : 'fail';
   // A bug: where it happened is unknown, so never risk a second call.
   return 'fail';
 }

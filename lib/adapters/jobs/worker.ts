@@ -3,7 +3,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { GatewayError, ValidationError } from '../../errors.ts';
+import { GatewayError, SpendCapReachedError, ValidationError } from '../../errors/index.ts';
 import { validateStructured, type ValidRequest } from '../../validation/request.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
 import type { OperationSpec } from '../../operations/types.ts';
@@ -11,10 +11,9 @@ import { sharedDependencies, type GatewayDependencies } from '../../runtime/depe
 import { executeOperation, type KeyScope } from '../../runtime/execute-operation.ts';
 import { requireSetting } from './config.ts';
 import { sharedJobDependencies, type JobDependencies } from './dependencies.ts';
-import { mapIdempotencyError } from '../../idempotency/errors.ts';
+import { mapIdempotencyError } from '../../idempotency/error-map.ts';
 import { JobInProgressError, PoisonMessageError } from './errors.ts';
 import { completedDetail, JOB_COMPLETED_DETAIL_TYPE } from './events.ts';
-import { SpendCapReachedError } from '../../spend-cap/errors.ts';
 import type { PaidCallReservation } from '../../spend-cap/gate.ts';
 import { BatchKeyScope } from './key-scope.ts';
 import { parseJobMessage, structuredInput, workerOperation, type JobMessage } from './message.ts';

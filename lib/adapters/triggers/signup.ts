@@ -2,14 +2,14 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, EventBridgeEvent } from 'aws-lambda';
-import { GatewayError, ValidationError, type FieldIssue } from '../../errors.ts';
+import { ValidationError, type FieldIssue } from '../../errors/index.ts';
 import { validateStructured } from '../../validation/request.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
 import { createSession } from '../../operations/sessions.ts';
 import { executeOperation } from '../../runtime/execute-operation.ts';
 import type { PublishReceipt } from '../../events/publisher.ts';
 import { sharedSignupDependencies, type SignupDependencies } from './dependencies.ts';
-import { TriggerEventError } from './errors.ts';
+import { SignupDeadlineError, TriggerEventError } from './errors.ts';
 import { classifyFailure } from '../../runtime/failure-class.ts';
 import { triggerExecution } from '../../runtime/trigger-execution.ts';
 
@@ -114,12 +114,6 @@ export function createSignupHandler(options: SignupHandlerOptions = {}) {
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
-}
-
-class SignupDeadlineError extends GatewayError {
-  readonly code = 'SIGNUP_TIMEOUT';
-  readonly statusCode = 503;
-  override readonly retryable = true;
 }
 
 async function createAndPublish(

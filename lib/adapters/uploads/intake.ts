@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context, S3Event, S3EventRecord } from 'aws-lambda';
-import { GatewayError, ValidationError, type FieldIssue } from '../../errors.ts';
+import { GatewayError, ValidationError, type FieldIssue } from '../../errors/index.ts';
 import { hasReservedKey, RESERVED_NAME_MESSAGE } from '../../validation/reserved-names.ts';
 import { validateStructured } from '../../validation/request.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
@@ -11,7 +11,7 @@ import { executeOperation } from '../../runtime/execute-operation.ts';
 import { classifyFailure } from '../../runtime/failure-class.ts';
 import { triggerExecution } from '../../runtime/trigger-execution.ts';
 import { sharedIntakeDependencies, type IntakeDependencies } from './dependencies.ts';
-import { UploadDeadlineError, UploadRejectedError } from './errors.ts';
+import { ObjectTooLargeError, UploadDeadlineError, UploadRejectedError } from './errors.ts';
 import {
   fileKey,
   manifestSchema,
@@ -22,7 +22,6 @@ import {
   type Manifest,
   type UploadLocation,
 } from './layout.ts';
-import { ObjectTooLargeError } from './objects.ts';
 import { uploadOperation } from './operations.ts';
 import { eventDetail, failed, skipped, succeeded, UPLOAD_COMPLETED_DETAIL_TYPE, type UploadOutcome } from './outcome.ts';
 

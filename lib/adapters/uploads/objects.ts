@@ -6,6 +6,7 @@ import {
   S3Client,
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { ObjectTooLargeError } from './errors.ts';
 
 /** One object as HeadObject describes it: what the trigger checks before reading a single byte. */
 export interface ObjectHead {
@@ -13,11 +14,6 @@ export interface ObjectHead {
   /** Quoted, as S3 returns it; passed back as If-Match so the bytes read are the bytes checked. */
   readonly etag: string | undefined;
   readonly metadata: Readonly<Record<string, string>>;
-}
-
-/** The object is larger than allowed: nothing (or nothing more) was read. */
-export class ObjectTooLargeError extends Error {
-  override readonly name = 'ObjectTooLargeError';
 }
 
 /**

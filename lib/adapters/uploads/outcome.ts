@@ -1,4 +1,4 @@
-import type { FieldIssue } from '../../errors.ts';
+import type { FieldIssue } from '../../errors/index.ts';
 import type { OperationSpec } from '../../operations/types.ts';
 import type { UploadLocation } from './layout.ts';
 

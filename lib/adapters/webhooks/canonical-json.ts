@@ -13,6 +13,7 @@
  *  - `ensure_ascii=True` (the [?] variant): `\uXXXX` for everything outside 0x20–0x7E, `\u007f` included.
  * The test vectors in test/unit/webhook-canonical-vectors.json come from Python 3 itself.
  */
+import { CanonicalJsonError } from './errors.ts';
 
 /** A JSON number as written in the body; kept as text so no precision is lost before formatting. */
 export class JsonNumber {
@@ -28,10 +29,6 @@ export class JsonNumber {
 
 /** A parsed JSON body whose numbers are {@link JsonNumber}s (source text kept). */
 export type JsonTree = null | boolean | string | JsonNumber | JsonTree[] | { [key: string]: JsonTree };
-
-export class CanonicalJsonError extends Error {
-  override readonly name = 'CanonicalJsonError';
-}
 
 type SourceReviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
 const parseWithReviver = JSON.parse as (text: string, reviver: SourceReviver) => unknown;

@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { DiditError } from '../../errors.ts';
+import { DiditError } from '../../errors/index.ts';
 import { validateStructured, type ValidRequest } from '../../validation/request.ts';
 import { retrieveDecision } from '../../operations/sessions.ts';
 import type { GatewayDependencies } from '../../runtime/dependencies.ts';

@@ -2,18 +2,18 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { GatewayError, PayloadTooLargeError, ValidationError } from '../../errors.ts';
+import { GatewayError, PayloadTooLargeError, ValidationError } from '../../errors/index.ts';
 import { errorResponder } from '../../responses/error-responder.ts';
 import { jsonResponse } from '../../responses/json-response.ts';
 import type { ValidRequest } from '../../validation/request.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
 import type { KeyObserver, KeyUseInfo } from '../../sealed-key/sealed-key.ts';
-import { CanonicalJsonError, canonicalize, parseJsonTree, plainJson, type CanonicalForms, type JsonTree } from './canonical-json.ts';
+import { canonicalize, parseJsonTree, plainJson, type CanonicalForms, type JsonTree } from './canonical-json.ts';
 import { decisionRequest } from './decision.ts';
 import { onceForAll } from '../../idempotency/delivery-dedupe.ts';
 import { sharedWebhookDependencies, type WebhookDependencies } from './dependencies.ts';
 import { readEnvelope, type WebhookEnvelope } from './envelope.ts';
-import { WebhookPayloadError, WebhookSignatureError, WebhookTimestampError, WebhookTypeError } from './errors.ts';
+import { CanonicalJsonError, WebhookDeadlineError, WebhookPayloadError, WebhookSignatureError, WebhookTimestampError, WebhookTypeError } from './errors.ts';
 import { detailTypeFor, summarise, summariseSimple, type SimpleFields } from './event-mapping.ts';
 import type { PublishReceipt } from '../../events/publisher.ts';
 import { freshness, parseHeaderTimestamp } from './replay-window.ts';
@@ -155,12 +155,6 @@ export function createWebhookHandler(options: WebhookHandlerOptions = {}) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
     .use(errorResponder({ logger }));
-}
-
-class WebhookDeadlineError extends GatewayError {
-  readonly code = 'WEBHOOK_TIMEOUT';
-  readonly statusCode = 503;
-  override readonly retryable = true;
 }
 
 /**
