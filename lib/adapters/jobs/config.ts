@@ -1,5 +1,4 @@
-import { ConfigError } from '../../runtime/config.ts';
-import { SERVICE_NAME } from '../../sealed-key/encryption-context.ts';
+import { ConfigError, environment, EnvReader, loadSharedConfig, type Env, type SharedConfig } from '../../runtime/config.ts';
 
 /** How long a job (record, encrypted result, idempotency record) is kept: 7 days. */
 export const DEFAULT_JOB_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -14,9 +13,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
  * Environment of the job functions (`submitJob`, `getJob`, `worker`). Nothing here is secret. Each entry
  * point needs only some of it; {@link requireSetting} says which one is missing when it is used.
  */
-export interface JobConfig {
-  readonly region: string;
-  readonly service: string;
+export interface JobConfig extends SharedConfig {
   readonly stage: string;
   /** DynamoDB table of job records (`JOBS_TABLE`): partition key `jobId`, TTL on `expiresAt`. */
   readonly jobsTable: string;
@@ -36,31 +33,18 @@ export interface JobConfig {
   readonly maxMessageBytes: number;
 }
 
-export function loadJobConfig(env: NodeJS.ProcessEnv = process.env): JobConfig {
-  const required = (name: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') throw new ConfigError(`missing environment variable ${name}`);
-    return value;
-  };
-  const optional = (name: string): string | undefined => env[name] || undefined;
-  const number = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer in ${min}..${max}`);
-    return value;
-  };
+export function loadJobConfig(env: Env = environment()): JobConfig {
+  const reader = new EnvReader(env);
   return {
-    region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
-    service: env['SERVICE_NAME'] ?? SERVICE_NAME,
-    stage: required('STAGE'),
-    jobsTable: required('JOBS_TABLE'),
-    queueUrl: optional('JOBS_QUEUE_URL'),
-    idempotencyTable: optional('IDEMPOTENCY_TABLE'),
-    eventBusName: optional('EVENT_BUS_NAME'),
-    resultKmsKeyId: optional('JOB_RESULT_KMS_KEY_ID') ?? optional('KMS_KEY_ID'),
-    ttlSeconds: number('JOB_TTL_SECONDS', DEFAULT_JOB_TTL_SECONDS, 3_600, 30 * 24 * 60 * 60),
-    maxMessageBytes: number('JOB_MAX_MESSAGE_BYTES', DEFAULT_MAX_MESSAGE_BYTES, 1_024, 1024 * 1024),
+    ...loadSharedConfig(reader),
+    stage: reader.required('STAGE'),
+    jobsTable: reader.required('JOBS_TABLE'),
+    queueUrl: reader.optional('JOBS_QUEUE_URL'),
+    idempotencyTable: reader.optional('IDEMPOTENCY_TABLE'),
+    eventBusName: reader.optional('EVENT_BUS_NAME'),
+    resultKmsKeyId: reader.optional('JOB_RESULT_KMS_KEY_ID') ?? reader.optional('KMS_KEY_ID'),
+    ttlSeconds: reader.integer('JOB_TTL_SECONDS', DEFAULT_JOB_TTL_SECONDS, 3_600, 30 * 24 * 60 * 60),
+    maxMessageBytes: reader.integer('JOB_MAX_MESSAGE_BYTES', DEFAULT_MAX_MESSAGE_BYTES, 1_024, 1024 * 1024),
   };
 }
 

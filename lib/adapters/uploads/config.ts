@@ -1,11 +1,10 @@
-import { ConfigError } from '../../runtime/config.ts';
+import { ConfigError, environment, EnvReader, loadSharedConfig, type Env, type SharedConfig } from '../../runtime/config.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from '../../idempotency/delivery-dedupe.ts';
 
 /** Default lifetime of the presigned upload URLs: long enough for two 5 MB images on a slow link. */
 export const DEFAULT_URL_EXPIRES_SECONDS = 300;
 
-interface S3Settings {
-  readonly region: string;
+interface S3Settings extends Pick<SharedConfig, 'region'> {
   /** The intake bucket (`UPLOAD_BUCKET`). */
   readonly bucket: string;
   /**
@@ -33,45 +32,31 @@ export interface IntakeConfig extends S3Settings {
   readonly eventBusName: string;
 }
 
-type Env = NodeJS.ProcessEnv;
-
-export function loadPresignConfig(env: Env = process.env): PresignConfig {
+export function loadPresignConfig(env: Env = environment()): PresignConfig {
+  const reader = new EnvReader(env);
   return {
-    ...s3Settings(env),
-    kmsKeyId: required(env, 'UPLOAD_KMS_KEY_ID'),
-    urlExpiresSeconds: bounded(env, 'UPLOAD_URL_EXPIRES_SECONDS', DEFAULT_URL_EXPIRES_SECONDS, 60, 900),
+    ...s3Settings(reader),
+    kmsKeyId: reader.required('UPLOAD_KMS_KEY_ID'),
+    urlExpiresSeconds: reader.integer('UPLOAD_URL_EXPIRES_SECONDS', DEFAULT_URL_EXPIRES_SECONDS, 60, 900, 'a whole number'),
   };
 }
 
-export function loadIntakeConfig(env: Env = process.env): IntakeConfig {
+export function loadIntakeConfig(env: Env = environment()): IntakeConfig {
+  const reader = new EnvReader(env);
   return {
-    ...s3Settings(env),
-    idempotencyTable: required(env, 'IDEMPOTENCY_TABLE'),
-    outcomeTtlSeconds: bounded(env, 'UPLOAD_OUTCOME_TTL_SECONDS', DEFAULT_DEDUPE_TTL_SECONDS, 3_600, 30 * 86_400),
-    eventBusName: required(env, 'EVENT_BUS_NAME'),
+    ...s3Settings(reader),
+    idempotencyTable: reader.required('IDEMPOTENCY_TABLE'),
+    outcomeTtlSeconds: reader.integer('UPLOAD_OUTCOME_TTL_SECONDS', DEFAULT_DEDUPE_TTL_SECONDS, 3_600, 30 * 86_400, 'a whole number'),
+    eventBusName: reader.required('EVENT_BUS_NAME'),
   };
 }
 
-function s3Settings(env: Env): S3Settings {
-  const pathStyle = env['S3_FORCE_PATH_STYLE'] ?? '';
+function s3Settings(reader: EnvReader): S3Settings {
+  const pathStyle = reader.env['S3_FORCE_PATH_STYLE'] ?? '';
   if (!['', 'true', 'false'].includes(pathStyle)) throw new ConfigError('S3_FORCE_PATH_STYLE must be true or false');
   return {
-    region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
-    bucket: required(env, 'UPLOAD_BUCKET'),
+    region: loadSharedConfig(reader).region,
+    bucket: reader.required('UPLOAD_BUCKET'),
     forcePathStyle: pathStyle === 'true',
   };
-}
-
-function required(env: Env, name: string): string {
-  const value = env[name];
-  if (value === undefined || value === '') throw new ConfigError(`missing environment variable ${name}`);
-  return value;
-}
-
-function bounded(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be a whole number in ${min}..${max}`);
-  return value;
 }

@@ -1,5 +1,4 @@
-import { ConfigError } from '../../runtime/config.ts';
-import { SERVICE_NAME } from '../../sealed-key/encryption-context.ts';
+import { ciphertextTtlMs, environment, EnvReader, loadSharedConfig, type Env, type SharedConfig } from '../../runtime/config.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from '../../idempotency/delivery-dedupe.ts';
 import { DEFAULT_TOLERANCE_SECONDS } from './replay-window.ts';
 
@@ -7,9 +6,7 @@ import { DEFAULT_TOLERANCE_SECONDS } from './replay-window.ts';
  * Environment of the webhook function. Nothing here is secret: the webhook secret is in Secrets Manager as
  * KMS ciphertext (purpose `didit-webhook-secret`), referenced by id.
  */
-export interface WebhookConfig {
-  readonly region: string;
-  readonly service: string;
+export interface WebhookConfig extends SharedConfig {
   readonly stage: string;
   /** Secrets Manager id (name or ARN) of the sealed Didit webhook secret (`WEBHOOK_SECRET_SECRET_ID`). */
   readonly webhookSecretSecretId: string;
@@ -33,38 +30,19 @@ export interface WebhookConfig {
   readonly acceptSimple: boolean;
 }
 
-export function loadWebhookConfig(env: NodeJS.ProcessEnv = process.env): WebhookConfig {
-  const required = (name: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') throw new ConfigError(`missing environment variable ${name}`);
-    return value;
-  };
-  const seconds = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max) throw new ConfigError(`${name} must be a number in ${min}..${max}`);
-    return value;
-  };
-  const flag = (name: string, fallback: boolean): boolean => {
-    const raw = env[name]?.trim().toLowerCase();
-    if (raw === undefined || raw === '') return fallback;
-    if (raw === 'true') return true;
-    if (raw === 'false') return false;
-    throw new ConfigError(`${name} must be true or false`);
-  };
+export function loadWebhookConfig(env: Env = environment()): WebhookConfig {
+  const reader = new EnvReader(env);
   return {
-    region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
-    service: env['SERVICE_NAME'] ?? SERVICE_NAME,
-    stage: required('STAGE'),
-    webhookSecretSecretId: required('WEBHOOK_SECRET_SECRET_ID'),
-    kmsKeyId: env['WEBHOOK_KMS_KEY_ID'] || env['KMS_KEY_ID'] || undefined,
-    ciphertextTtlMs: seconds('CIPHERTEXT_TTL_SECONDS', 300, 0, 86_400) * 1000,
-    idempotencyTable: required('IDEMPOTENCY_TABLE'),
-    dedupeTtlSeconds: seconds('WEBHOOK_DEDUPE_TTL_SECONDS', DEFAULT_DEDUPE_TTL_SECONDS, 600, 30 * 86_400),
-    eventBusName: required('EVENT_BUS_NAME'),
-    toleranceSeconds: seconds('WEBHOOK_TOLERANCE_SECONDS', DEFAULT_TOLERANCE_SECONDS, 30, 3_600),
-    maxBodyBytes: seconds('WEBHOOK_MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 6 * 1024 * 1024),
-    acceptSimple: flag('WEBHOOK_ACCEPT_SIMPLE', true),
+    ...loadSharedConfig(reader),
+    stage: reader.required('STAGE'),
+    webhookSecretSecretId: reader.required('WEBHOOK_SECRET_SECRET_ID'),
+    kmsKeyId: reader.optional('WEBHOOK_KMS_KEY_ID') ?? reader.optional('KMS_KEY_ID'),
+    ciphertextTtlMs: ciphertextTtlMs(reader),
+    idempotencyTable: reader.required('IDEMPOTENCY_TABLE'),
+    dedupeTtlSeconds: reader.number('WEBHOOK_DEDUPE_TTL_SECONDS', DEFAULT_DEDUPE_TTL_SECONDS, 600, 30 * 86_400),
+    eventBusName: reader.required('EVENT_BUS_NAME'),
+    toleranceSeconds: reader.number('WEBHOOK_TOLERANCE_SECONDS', DEFAULT_TOLERANCE_SECONDS, 30, 3_600),
+    maxBodyBytes: reader.number('WEBHOOK_MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 6 * 1024 * 1024),
+    acceptSimple: reader.flag('WEBHOOK_ACCEPT_SIMPLE', true),
   };
 }
