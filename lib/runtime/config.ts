@@ -107,6 +107,11 @@ export function loadSharedConfig(reader: EnvReader): SharedConfig {
   };
 }
 
+/** The shared part and the stage (`STAGE`, required): what every function kind with a sealed secret or a job reads. */
+export function loadStagedConfig(reader: EnvReader): SharedConfig & { readonly stage: string } {
+  return { ...loadSharedConfig(reader), stage: reader.required('STAGE') };
+}
+
 /** How long a fetched sealed ciphertext is reused (`CIPHERTEXT_TTL_SECONDS`, 0..86400, default 300), in ms. */
 export function ciphertextTtlMs(reader: EnvReader): number {
   return reader.number('CIPHERTEXT_TTL_SECONDS', 300, 0, 86_400) * 1000;
@@ -123,8 +128,7 @@ export function loadConfig(env: Env = environment()): GatewayConfig {
   const spendCounterTable = reader.optional('SPEND_CAP_TABLE');
   if (cap > 0 && spendCounterTable === undefined) throw new ConfigError('DAILY_PAID_CALL_CAP needs SPEND_CAP_TABLE');
   return {
-    ...loadSharedConfig(reader),
-    stage: reader.required('STAGE'),
+    ...loadStagedConfig(reader),
     sealedKeySecretId: reader.required('SEALED_KEY_SECRET_ID'),
     kmsKeyId: reader.optional('KMS_KEY_ID'),
     ciphertextTtlMs: ciphertextTtlMs(reader),

@@ -1,5 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createSecureKmsClient } from '../kms/client.ts';
 import type { SecureKmsRequestHandler } from '../kms/secure-request-handler.ts';
 import { CiphertextSource } from '../sealed-key/ciphertext-source.ts';
@@ -33,6 +35,17 @@ export function createDependencies(config: GatewayConfig = loadConfig()): Gatewa
   const didit = new DiditClient({ baseUrl: config.diditBaseUrl, ca: config.diditCa });
   const spendGate = createSpendGate({ cap: config.dailyPaidCallCap, tableName: config.spendCounterTable, stage: config.stage, region: config.region });
   return { config, encryptionContext, sealedKey, didit, kmsHandler, spendGate };
+}
+
+/**
+ * The clients a trigger's composition root (webhook, sign-up, upload intake) builds from its config unless
+ * given (tests pass their own, bound to an emulator).
+ */
+export interface TriggerClients {
+  readonly dynamodb?: DynamoDBClient;
+  readonly eventBridge?: EventBridgeClient;
+  /** The sealed API key and the Didit client; default: {@link createDependencies} from the environment. */
+  readonly gateway?: GatewayDependencies;
 }
 
 /** What {@link sealedSecret} needs of a function's config. */

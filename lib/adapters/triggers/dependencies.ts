@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { awsClientConfig } from '../../runtime/aws-clients.ts';
-import { createDependencies, lazily, type GatewayDependencies } from '../../runtime/dependencies.ts';
+import { createDependencies, lazily, type GatewayDependencies, type TriggerClients } from '../../runtime/dependencies.ts';
 import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
 import type { EventPublisher } from '../../events/publisher.ts';
 import { loadSignupConfig, type SignupConfig } from './config.ts';
@@ -20,11 +20,7 @@ export interface SignupDependencies {
   readonly publisher: Pick<EventPublisher, 'publish'>;
 }
 
-export interface SignupClients {
-  readonly dynamodb?: DynamoDBClient;
-  readonly eventBridge?: EventBridgeClient;
-  readonly gateway?: GatewayDependencies;
-}
+export type SignupClients = TriggerClients;
 
 export function createSignupDependencies(config: SignupConfig = loadSignupConfig(), clients: SignupClients = {}): SignupDependencies {
   const dynamodb = clients.dynamodb ?? new DynamoDBClient(awsClientConfig(config.region));

@@ -3,7 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { checkAwsEndpoints } from '../../runtime/config.ts';
 import { awsClientConfig } from '../../runtime/aws-clients.ts';
-import { createDependencies, lazily, type GatewayDependencies } from '../../runtime/dependencies.ts';
+import { createDependencies, lazily, type GatewayDependencies, type TriggerClients } from '../../runtime/dependencies.ts';
 import { createGatewayPublisher } from '../../events/gateway-publisher.ts';
 import { OutcomeStore } from '../../idempotency/outcome-store.ts';
 import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
@@ -29,11 +29,8 @@ export interface IntakeDependencies {
   readonly publisher: Pick<EventPublisher, 'publish'>;
 }
 
-export interface IntakeClients {
+export interface IntakeClients extends TriggerClients {
   readonly s3?: S3Client;
-  readonly dynamodb?: DynamoDBClient;
-  readonly eventBridge?: EventBridgeClient;
-  readonly gateway?: GatewayDependencies;
 }
 
 /** AWS endpoints come from the SDK's usual environment (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …) unless clients are passed. */

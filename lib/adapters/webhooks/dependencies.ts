@@ -3,7 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createSecureKmsClient } from '../../kms/client.ts';
 import { awsClientConfig } from '../../runtime/aws-clients.ts';
-import { createDependencies, lazily, sealedSecret, type GatewayDependencies } from '../../runtime/dependencies.ts';
+import { createDependencies, lazily, sealedSecret, type TriggerClients } from '../../runtime/dependencies.ts';
 import type { CiphertextSource } from '../../sealed-key/ciphertext-source.ts';
 import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';
 import type { SealedKey } from '../../sealed-key/sealed-key.ts';
@@ -32,12 +32,9 @@ export interface WebhookDependencies {
   readonly now: () => number;
 }
 
-export interface WebhookClients {
-  readonly dynamodb?: DynamoDBClient;
-  readonly eventBridge?: EventBridgeClient;
+/** `gateway` (decision fetches) is built on first use here, not with the rest. */
+export interface WebhookClients extends TriggerClients {
   readonly secretsManager?: SecretsManagerClient;
-  /** The sealed API key and Didit client for decision fetches; default built from the environment on first use. */
-  readonly gateway?: GatewayDependencies;
 }
 
 /**
