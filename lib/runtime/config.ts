@@ -140,6 +140,14 @@ export function loadConfig(env: Env = environment()): GatewayConfig {
 }
 
 /**
+ * Which table entry an operation function serves (`OPERATION`, set per function by serverless.yml). Read when
+ * functions/operation.ts is imported: the handler is generated from that entry (an unknown name fails there).
+ */
+export function loadOperationName(env: Env = environment()): string | undefined {
+  return env['OPERATION'];
+}
+
+/**
  * Where `sealWebhookSecret` puts sealed webhook secrets (`WEBHOOK_SECRET_SECRET_ID`, `WEBHOOK_SECRET_KMS_KEY_ID`).
  * Read when sealing is asked for, not with {@link loadConfig}: only that one operation needs it, and its
  * absence is a 500 for that call alone (lib/runtime/postprocess.ts).
