@@ -6,6 +6,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { IDEMPOTENCY_TABLE } from './delivery-dedupe.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 
 /**
  * Creates the dedupe table as the deployment defines it (on-demand, partition key `id`, TTL on
@@ -23,27 +24,40 @@ import { IDEMPOTENCY_TABLE } from './delivery-dedupe.ts';
  * ```
  */
 export async function createIdempotencyTable(client: DynamoDBClient, tableName: string, options: { timeoutMs?: number } = {}): Promise<void> {
+  await createTtlTable(client, tableName, { partitionKey: IDEMPOTENCY_TABLE.partitionKey, ttlAttribute: IDEMPOTENCY_TABLE.ttlAttribute, ...options });
+}
+
+/** How long {@link createTtlTable} waits for ACTIVE: the one value for every local table. */
+export const defaults = Object.freeze({ timeoutMs: 30_000 });
+
+const rules = { partitionKey: required(is.string), ttlAttribute: required(is.string), timeoutMs: is.integer(1, 600_000) };
+
+/**
+ * Creates an on-demand table with a string partition key and a TTL attribute, and waits until it is ACTIVE
+ * (emulators and local runs; in AWS the stack creates the tables, with SSE).
+ */
+export async function createTtlTable(
+  client: DynamoDBClient,
+  tableName: string,
+  layout: { partitionKey: string; ttlAttribute: string; timeoutMs?: number },
+): Promise<void> {
+  const o = withDefaults('createTtlTable', defaults, rules, layout);
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: IDEMPOTENCY_TABLE.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: IDEMPOTENCY_TABLE.partitionKey, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: o.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: o.partitionKey, KeyType: 'HASH' }],
     }),
   );
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const deadline = Date.now() + o.timeoutMs;
   for (;;) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
     if (Table?.TableStatus === 'ACTIVE') break;
     if (Date.now() > deadline) throw new Error(`table ${tableName} not ACTIVE in time (${Table?.TableStatus})`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  await client.send(
-    new UpdateTimeToLiveCommand({
-      TableName: tableName,
-      TimeToLiveSpecification: { AttributeName: IDEMPOTENCY_TABLE.ttlAttribute, Enabled: true },
-    }),
-  );
+  await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: o.ttlAttribute, Enabled: true } }));
 }
 
 export async function deleteIdempotencyTable(client: DynamoDBClient, tableName: string): Promise<void> {

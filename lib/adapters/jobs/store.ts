@@ -1,13 +1,7 @@
-import {
-  ConditionalCheckFailedException,
-  CreateTableCommand,
-  DeleteTableCommand,
-  DescribeTableCommand,
-  UpdateTimeToLiveCommand,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { createTtlTable } from '../../idempotency/table.ts';
 import { JobStoreUnavailableError } from './errors.ts';
 import type { SealedResult } from './result-crypto.ts';
 
@@ -244,22 +238,7 @@ function errorName(err: unknown): string {
  * and waits until it is ACTIVE. For emulators and local runs; in AWS the stack creates it (with SSE).
  */
 export async function createJobsTable(client: DynamoDBClient, tableName: string, options: { timeoutMs?: number } = {}): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'jobId', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'jobId', KeyType: 'HASH' }],
-    }),
-  );
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  for (;;) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    if (Table?.TableStatus === 'ACTIVE') break;
-    if (Date.now() > deadline) throw new Error(`table ${tableName} not ACTIVE in time (${Table?.TableStatus})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }));
+  await createTtlTable(client, tableName, { partitionKey: 'jobId', ttlAttribute: 'expiresAt', ...options });
 }
 
 export async function deleteJobsTable(client: DynamoDBClient, tableName: string): Promise<void> {
