@@ -6,5 +6,6 @@
 import { createOperationHandler } from '../lib/adapters/http/operation-handler.ts';
 import { traced } from '../lib/observability/tracing.ts';
 import { operationNamed } from '../lib/operations/table.ts';
+import { loadOperationName } from '../lib/runtime/config.ts';
 
-export const handler = traced(createOperationHandler(operationNamed(process.env['OPERATION'])));
+export const handler = traced(createOperationHandler(operationNamed(loadOperationName())));

@@ -4,6 +4,7 @@ import { WireError } from '../transport/errors.ts';
 import { originOf } from '../transport/origin.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 import {
   DiditBadRequestError,
   DiditForbiddenError,
@@ -64,6 +65,23 @@ export interface DiditClientOptions {
   readonly userAgent?: string;
 }
 
+/** The Didit client's defaults: the one place its limits live. */
+export const defaults = Object.freeze({
+  /** Largest answer read (documents, PDFs): 8 MiB. */
+  maxResponseBytes: 8 * 1024 * 1024,
+  /** Longest Retry-After waited in-process. */
+  maxRetryWaitMs: 5_000,
+  userAgent: 'didit-kms-gateway/0.1',
+});
+
+const rules = {
+  baseUrl: required(is.string),
+  ca: is.pem,
+  maxResponseBytes: is.integer(1, 64 * 1024 * 1024),
+  maxRetryWaitMs: is.integer(0, 60_000),
+  userAgent: is.string,
+};
+
 /**
  * HTTP/1.1 client for Didit's API that writes `x-api-key` from secure memory.
  *
@@ -75,13 +93,13 @@ export interface DiditClientOptions {
 export class DiditClient {
   readonly #pool: ConnectionPool;
   readonly #basePath: string;
-  readonly #options: DiditClientOptions;
+  readonly #options: Readonly<DiditClientOptions & typeof defaults>;
 
   constructor(options: DiditClientOptions) {
-    const url = new URL(options.baseUrl);
-    this.#pool = new ConnectionPool(originOf(url), { ca: options.ca });
+    this.#options = withDefaults('DiditClient', defaults, rules, options);
+    const url = new URL(this.#options.baseUrl);
+    this.#pool = new ConnectionPool(originOf(url), { ca: this.#options.ca });
     this.#basePath = url.pathname.replace(/\/+$/, '');
-    this.#options = options;
   }
 
   get stats(): Readonly<{ connectionsOpened: number; reusedExchanges: number; exchanges: number }> {
@@ -105,7 +123,7 @@ export class DiditClient {
           ...this.#head(request, target, body, key),
           body: body.pieces,
           sink: 'plain',
-          maxBodyBytes: this.#options.maxResponseBytes ?? 8 * 1024 * 1024,
+          maxBodyBytes: this.#options.maxResponseBytes,
           deadline,
           signal: request.signal,
         }), { idempotent: request.idempotent });
@@ -133,7 +151,7 @@ export class DiditClient {
       (response.body as Buffer).fill(0);
       if (attempts === 1 && request.idempotent && error.retryable) {
         const waitMs = status === 429 ? retryAfterSeconds(headers) * 1000 : 200 + Math.random() * 300;
-        const budget = Math.min(this.#options.maxRetryWaitMs ?? 5_000, deadline - Date.now() - 1_000);
+        const budget = Math.min(this.#options.maxRetryWaitMs, deadline - Date.now() - 1_000);
         if (waitMs <= budget) {
           await sleep(waitMs, undefined, { signal: request.signal });
           continue;
@@ -157,7 +175,7 @@ export class DiditClient {
     key: SecureBuffer,
   ): { head: Buffer; headOwner: SecureBuffer } {
     const headers: Array<[string, string]> = [
-      ['user-agent', this.#options.userAgent ?? 'didit-kms-gateway/0.1'],
+      ['user-agent', this.#options.userAgent],
       ['accept', request.accept ?? 'application/json'],
       ['connection', 'keep-alive'],
     ];

@@ -1,5 +1,6 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { EventPublishError } from '../errors/index.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 
 export interface PublishReceipt {
   /** EventBridge's id of the published event. */
@@ -13,15 +14,28 @@ export interface PublishReceipt {
  * `didit.gateway` for what the triggers did (./gateway-publisher.ts). The detail is whatever allow-listed
  * summary the caller built; it is sent as JSON and never logged here.
  */
+export interface EventPublisherOptions {
+  readonly client: EventBridgeClient;
+  /** '' allowed: a job function that never publishes builds one without EVENT_BUS_NAME (PutEvents then refuses). */
+  readonly busName: string;
+  readonly source: string;
+}
+
+/** No defaults: bus and source are always the composition root's choice. */
+export const defaults = Object.freeze({});
+
+const rules = { client: required(is.object), busName: required(is.text), source: required(is.string) };
+
 export class EventPublisher {
   readonly #client: EventBridgeClient;
   readonly #busName: string;
   readonly #source: string;
 
-  constructor(options: { client: EventBridgeClient; busName: string; source: string }) {
-    this.#client = options.client;
-    this.#busName = options.busName;
-    this.#source = options.source;
+  constructor(options: EventPublisherOptions) {
+    const o = withDefaults('EventPublisher', defaults, rules, options);
+    this.#client = o.client;
+    this.#busName = o.busName;
+    this.#source = o.source;
   }
 
   async publish(detailType: string, detail: object, options: { abortSignal?: AbortSignal } = {}): Promise<PublishReceipt> {

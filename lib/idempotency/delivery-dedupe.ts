@@ -1,9 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
-import { IDEMPOTENCY_TABLE, PersistentOnce } from './persistent-once.ts';
+import { IDEMPOTENCY_TABLE, PersistentOnce, ttlSecondsRule } from './persistent-once.ts';
 import { WebhookInProgressError } from '../errors/index.ts';
 import { mapIdempotencyError } from './error-map.ts';
 import type { PublishReceipt } from '../events/publisher.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 
 /**
  * The table layout the Powertools DynamoDB persistence layer uses by default: partition key `id` (string),
@@ -14,6 +15,19 @@ export { IDEMPOTENCY_TABLE };
 
 /** How long an accepted delivery is remembered: Didit retries within minutes (§6.6); a day is ample. */
 export const DEFAULT_DEDUPE_TTL_SECONDS = 24 * 60 * 60;
+
+export interface DeliveryDedupeOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly ttlSeconds?: number;
+  /** Records of the shared table are told apart by it. */
+  readonly keyPrefix?: string;
+}
+
+/** The dedupe's defaults: a day, under the webhook receiver's prefix. */
+export const defaults = Object.freeze({ ttlSeconds: DEFAULT_DEDUPE_TTL_SECONDS, keyPrefix: 'didit-webhook' });
+
+const rules = { client: required(is.object), tableName: required(is.string), ttlSeconds: ttlSecondsRule, keyPrefix: is.string };
 
 export interface DedupeOutcome {
   readonly duplicate: boolean;
@@ -35,13 +49,8 @@ export interface DedupeOutcome {
 export class DeliveryDedupe {
   readonly #once: PersistentOnce<PublishReceipt>;
 
-  constructor(options: { client: DynamoDBClient; tableName: string; ttlSeconds?: number; keyPrefix?: string }) {
-    this.#once = new PersistentOnce<PublishReceipt>({
-      client: options.client,
-      tableName: options.tableName,
-      ttlSeconds: options.ttlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS,
-      keyPrefix: options.keyPrefix ?? 'didit-webhook',
-    });
+  constructor(options: DeliveryDedupeOptions) {
+    this.#once = new PersistentOnce<PublishReceipt>(withDefaults('DeliveryDedupe', defaults, rules, options));
   }
 
   async once(dedupeKey: string, context: Context, publish: () => Promise<PublishReceipt>): Promise<DedupeOutcome> {

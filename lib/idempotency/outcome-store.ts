@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
-import { PersistentOnce } from './persistent-once.ts';
+import { PersistentOnce, ttlSecondsRule } from './persistent-once.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from './delivery-dedupe.ts';
 import { TriggerInProgressError } from '../errors/index.ts';
 import { mapIdempotencyError } from './error-map.ts';
@@ -28,16 +29,23 @@ export interface Once<T extends StoredOutcome> {
  * record is deleted, so the trigger's retry runs it again). A work that must not be repeated after an
  * ambiguous failure has to return an outcome saying so rather than throw.
  */
+export interface OutcomeStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly keyPrefix: string;
+  readonly ttlSeconds?: number;
+}
+
+/** The store's defaults: outcomes are remembered for a day. */
+export const defaults = Object.freeze({ ttlSeconds: DEFAULT_DEDUPE_TTL_SECONDS });
+
+const rules = { client: required(is.object), tableName: required(is.string), keyPrefix: required(is.string), ttlSeconds: ttlSecondsRule };
+
 export class OutcomeStore<T extends StoredOutcome> {
   readonly #once: PersistentOnce<T>;
 
-  constructor(options: { client: DynamoDBClient; tableName: string; keyPrefix: string; ttlSeconds?: number }) {
-    this.#once = new PersistentOnce<T>({
-      client: options.client,
-      tableName: options.tableName,
-      keyPrefix: options.keyPrefix,
-      ttlSeconds: options.ttlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS,
-    });
+  constructor(options: OutcomeStoreOptions) {
+    this.#once = new PersistentOnce<T>(withDefaults('OutcomeStore', defaults, rules, options));
   }
 
   async once(key: string, context: Context, work: () => Promise<T>): Promise<Once<T>> {

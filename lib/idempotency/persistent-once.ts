@@ -2,6 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
+import { is, required, withDefaults } from '../runtime/options.ts';
 
 /**
  * The table layout the Powertools DynamoDB persistence layer uses by default: partition key `id` (string),
@@ -21,6 +22,14 @@ export interface PersistentOnceOptions {
   /** Stable across function renames and versions (Powertools' default is the function name). */
   readonly keyPrefix: string;
 }
+
+/** One TTL rule for every "remember this key" store: at least a minute, at most 30 days. */
+export const ttlSecondsRule = is.integer(60, 30 * 24 * 60 * 60);
+
+/** No defaults: table, TTL and prefix are each user's (DeliveryDedupe, OutcomeStore and the job worker have their own). */
+export const defaults = Object.freeze({});
+
+const rules = { client: required(is.object), tableName: required(is.string), ttlSeconds: required(ttlSecondsRule), keyPrefix: required(is.string) };
 
 export interface OnceResult<T> {
   /** True when the stored outcome of an earlier run was returned and `work` did not run. */
@@ -51,7 +60,8 @@ export class PersistentOnce<T extends object> {
   /** Values that came from a stored record (the response hook marks them): safe with concurrent runs. */
   readonly #replayed = new WeakSet<object>();
 
-  constructor(options: PersistentOnceOptions) {
+  constructor(given: PersistentOnceOptions) {
+    const options = withDefaults('PersistentOnce', defaults, rules, given);
     this.#config = new IdempotencyConfig({
       eventKeyJmesPath: 'key',
       throwOnNoIdempotencyKey: true,

@@ -1,5 +1,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
-import { checkAwsEndpoints, localEmulatorEnabled } from '../runtime/config.ts';
+import { loadAwsSettings } from '../runtime/config.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
+import { defaults as awsClientDefaults } from '../runtime/aws-clients.ts';
 import { traceAwsCalls } from '../observability/tracing.ts';
 import { SecureKmsRequestHandler } from './secure-request-handler.ts';
 
@@ -7,34 +9,44 @@ export interface SecureKmsClientOptions {
   readonly region: string;
   /** Custom endpoint (emulator); default: the regional KMS endpoint. */
   readonly endpoint?: string;
+  /** Per-attempt timeout; default: the handler's (secure-request-handler.ts `defaults`, 3 s). */
   readonly requestTimeoutMs?: number;
   readonly maxAttempts?: number;
-  /** Where the local-emulator switch and the SDK's endpoint variables are read; default `process.env`. */
+  /** Where the local-emulator switch and the SDK's endpoint variables are read; default: the process environment (lib/runtime/config.ts). */
   readonly env?: NodeJS.ProcessEnv;
   /** Trust anchor of a loopback emulator (see SecureKmsRequestHandlerOptions.emulatorCa); ignored for other hosts. */
   readonly emulatorCa?: string | Buffer;
 }
 
+/** The KMS client's defaults: the attempts of every AWS client (lib/runtime/aws-clients.ts); the timeout is the handler's. */
+export const defaults = Object.freeze({ maxAttempts: awsClientDefaults.maxAttempts });
+
+const rules = {
+  region: required(is.string),
+  endpoint: is.string,
+  requestTimeoutMs: is.integer(100, 60_000),
+  maxAttempts: is.integer(1, 10),
+  env: is.record,
+  emulatorCa: is.pem,
+};
+
 /**
  * A KMS client whose responses are read through {@link SecureKmsRequestHandler}. Throws ConfigError when
- * an AWS endpoint is not https (outside an explicit local emulator). Create it once per
- * execution environment (module scope) so its keep-alive connection survives warm invocations.
+ * an option is unknown or invalid, or an AWS endpoint is not https (outside an explicit local emulator).
+ * Create it once per execution environment (module scope) so its keep-alive connection survives warm
+ * invocations.
  */
 export function createSecureKmsClient(options: SecureKmsClientOptions): { client: KMSClient; handler: SecureKmsRequestHandler } {
+  const o = withDefaults('createSecureKmsClient', defaults, rules, options);
   // Every entry point builds one of these at startup: the place to refuse a plain-http AWS endpoint.
-  const env = options.env ?? process.env;
-  checkAwsEndpoints(env, options.endpoint);
+  const aws = loadAwsSettings(o.env, o.endpoint);
   const handler = new SecureKmsRequestHandler({
-    requestTimeoutMs: options.requestTimeoutMs ?? 3_000,
-    allowPlainHttpLoopback: localEmulatorEnabled(env),
-    emulatorCa: options.emulatorCa,
+    requestTimeoutMs: o.requestTimeoutMs,
+    allowPlainHttpLoopback: aws.localEmulator,
+    emulatorCa: o.emulatorCa,
+    emulatorCaFile: aws.kmsEmulatorCaFile,
   });
-  const client = new KMSClient({
-    region: options.region,
-    endpoint: options.endpoint,
-    requestHandler: handler,
-    maxAttempts: options.maxAttempts ?? 3,
-  });
+  const client = new KMSClient({ region: o.region, endpoint: o.endpoint, requestHandler: handler, maxAttempts: o.maxAttempts });
   // X-Ray spans (command, status, attempts, latency) when the stage traces; never the input or output.
   traceAwsCalls(client, 'KMS');
   return { client, handler };

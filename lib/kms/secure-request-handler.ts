@@ -6,6 +6,8 @@ import { isLoopbackHost, originOf } from '../transport/origin.ts';
 import { prepareTlsReadScrub, scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
+import { emulatorCaFileOf } from '../runtime/config.ts';
+import { is, withDefaults } from '../runtime/options.ts';
 
 /** KMS responses are small JSON documents; anything larger is not a Decrypt answer. */
 const MAX_KMS_RESPONSE_BYTES = 64 * 1024;
@@ -27,16 +29,33 @@ export interface SecureKmsRequestHandlerOptions {
   readonly ca?: string | Buffer;
   /**
    * Trust anchor (PEM) for a local emulator, honoured ONLY when the KMS endpoint is a loopback address.
-   * Default: the file named by `KMS_EMULATOR_CA_FILE`, read when the first loopback connection is made.
+   * Default: the file `emulatorCaFile` names, read when the first loopback connection is made.
    * A real KMS endpoint (kms.<region>.amazonaws.com) is never loopback, so this cannot widen what
    * production trusts, whatever the environment says.
    */
   readonly emulatorCa?: string | Buffer;
+  /** File of the emulator's trust anchor (`KMS_EMULATOR_CA_FILE`, passed in by createSecureKmsClient from the config). */
+  readonly emulatorCaFile?: string;
   /** Per-attempt time budget; the SDK's retry strategy decides about further attempts. */
   readonly requestTimeoutMs?: number;
   /** Plain http to a loopback endpoint: only for an explicit local emulator (lib/runtime/config.ts). */
   readonly allowPlainHttpLoopback?: boolean;
 }
+
+/**
+ * The KMS transport's defaults. `requestTimeoutMs` is THE KMS per-attempt timeout: 3 s, the value every
+ * client built by createSecureKmsClient has always used (the 5 s this handler fell back to applied to no
+ * production path).
+ */
+export const defaults = Object.freeze({ requestTimeoutMs: 3_000, allowPlainHttpLoopback: false });
+
+const rules = {
+  ca: is.pem,
+  emulatorCa: is.pem,
+  emulatorCaFile: is.string,
+  requestTimeoutMs: is.integer(100, 60_000),
+  allowPlainHttpLoopback: is.boolean,
+};
 
 /**
  * An SDK request handler for the KMS client that reads responses into secure memory.
@@ -48,11 +67,11 @@ export interface SecureKmsRequestHandlerOptions {
  */
 export class SecureKmsRequestHandler {
   readonly metadata = { handlerProtocol: 'http/1.1' };
-  readonly #options: SecureKmsRequestHandlerOptions;
+  readonly #options: Readonly<SecureKmsRequestHandlerOptions & typeof defaults>;
   readonly #pools = new Map<string, ConnectionPool>();
 
   constructor(options: SecureKmsRequestHandlerOptions = {}) {
-    this.#options = options;
+    this.#options = withDefaults('SecureKmsRequestHandler', defaults, rules, options);
   }
 
   /** Connections opened so far, across endpoints (for the benchmark's "handshakes per warm call"). */
@@ -75,7 +94,7 @@ export class SecureKmsRequestHandler {
 
   async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<RequestHandlerOutput<HttpResponse>> {
     const pool = this.#pool(request);
-    const timeout = options.requestTimeout ?? this.#options.requestTimeoutMs ?? 5_000;
+    const timeout = options.requestTimeout ?? this.#options.requestTimeoutMs;
     const body = toBytes(request.body);
     const head = Buffer.from(requestHead(request, pool.origin.hostHeader, body.length), 'latin1');
     let response: ParsedResponse;
@@ -127,7 +146,7 @@ export class SecureKmsRequestHandler {
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       // Plain http only for a local emulator the configuration names, on loopback; otherwise always https.
-      const origin = originOf(key, { allowPlainHttp: this.#options.allowPlainHttpLoopback === true && isLoopbackHost(request.hostname) });
+      const origin = originOf(key, { allowPlainHttp: this.#options.allowPlainHttpLoopback && isLoopbackHost(request.hostname) });
       pool = new ConnectionPool(origin, { ca: kmsTrustAnchors(origin.hostname, origin.protocol, this.#options) });
       // The first answer over TLS will need the scrub's loopback pair: open it while KMS is being reached.
       if (origin.protocol === 'https:') prepareTlsReadScrub();
@@ -166,20 +185,21 @@ function toBytes(body: unknown): Buffer {
 
 /**
  * The trust anchors for a KMS endpoint: `ca` when given; for an https endpoint on a loopback address, the
- * local emulator's CA (the `emulatorCa` option, else the file `KMS_EMULATOR_CA_FILE` names); otherwise none,
- * which means the runtime's CA store. Any other host never gets the emulator CA, whatever is configured.
+ * local emulator's CA (the `emulatorCa` option, else the file `emulatorCaFile` names, or, when an
+ * environment is passed, its `KMS_EMULATOR_CA_FILE`); otherwise none, which means the runtime's CA store.
+ * Any other host never gets the emulator CA, whatever is configured.
  */
 export function kmsTrustAnchors(
   hostname: string,
   protocol: string,
-  options: Pick<SecureKmsRequestHandlerOptions, 'ca' | 'emulatorCa'>,
-  env: NodeJS.ProcessEnv = process.env,
+  options: Pick<SecureKmsRequestHandlerOptions, 'ca' | 'emulatorCa' | 'emulatorCaFile'>,
+  env?: NodeJS.ProcessEnv,
 ): string | Buffer | undefined {
   if (options.ca !== undefined) return options.ca;
   if (protocol !== 'https:' || !isLoopbackHost(hostname)) return undefined;
   if (options.emulatorCa !== undefined) return options.emulatorCa;
-  const file = env['KMS_EMULATOR_CA_FILE'];
-  return file === undefined || file === '' ? undefined : readFileSync(file);
+  const file = env === undefined ? options.emulatorCaFile : emulatorCaFileOf(env);
+  return file === undefined ? undefined : readFileSync(file);
 }
 
 

@@ -4,6 +4,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { logger } from '../observability/telemetry.ts';
 import type { PostprocessName } from '../operations/types.ts';
 import type { GatewayDependencies } from './dependencies.ts';
+import { awsClientConfig } from './aws-clients.ts';
+import { loadSealingConfig } from './config.ts';
 import { encryptionContextFor } from '../sealed-key/encryption-context.ts';
 import { sealIntoSecret, type SealedSecret } from '../sealed-key/seal.ts';
 import { SealingNotConfiguredError, WebhookSecretMissingError } from '../errors/index.ts';
@@ -120,15 +122,17 @@ interface SealingTarget {
 
 /**
  * Where sealed webhook secrets go: WEBHOOK_SECRET_SECRET_ID (an existing secret; each seal is a new
- * version), encrypted under WEBHOOK_SECRET_KMS_KEY_ID or else the function's KMS_KEY_ID. Read per call,
- * checked only when sealing is asked for: functions that never seal need neither.
+ * version), encrypted under WEBHOOK_SECRET_KMS_KEY_ID or else the function's KMS_KEY_ID. Loaded per call
+ * (lib/runtime/config.ts `loadSealingConfig`), checked only when sealing is asked for: functions that never
+ * seal need neither.
  */
-function sealingTarget(deps: GatewayDependencies, env: NodeJS.ProcessEnv = process.env): SealingTarget {
-  const secretId = env['WEBHOOK_SECRET_SECRET_ID'];
-  if (secretId === undefined || secretId === '') {
+function sealingTarget(deps: GatewayDependencies): SealingTarget {
+  const sealing = loadSealingConfig();
+  const secretId = sealing.secretId;
+  if (secretId === undefined) {
     throw new SealingNotConfiguredError('seal=true needs WEBHOOK_SECRET_SECRET_ID (the secret that receives sealed webhook secrets)');
   }
-  const kmsKeyId = env['WEBHOOK_SECRET_KMS_KEY_ID'] || deps.config.kmsKeyId;
+  const kmsKeyId = sealing.kmsKeyId || deps.config.kmsKeyId;
   if (kmsKeyId === undefined || kmsKeyId === '') {
     throw new SealingNotConfiguredError('seal=true needs WEBHOOK_SECRET_KMS_KEY_ID or KMS_KEY_ID (the key to encrypt with)');
   }
@@ -150,8 +154,8 @@ function clientsFor(deps: GatewayDependencies): SealingClients {
   let pair = clients.get(deps);
   if (pair === undefined) {
     pair = {
-      kms: new KMSClient({ region: deps.config.region, requestHandler: deps.kmsHandler, maxAttempts: 3 }),
-      secrets: new SecretsManagerClient({ region: deps.config.region, maxAttempts: 3 }),
+      kms: new KMSClient({ ...awsClientConfig(deps.config.region), requestHandler: deps.kmsHandler }),
+      secrets: new SecretsManagerClient(awsClientConfig(deps.config.region)),
     };
     clients.set(deps, pair);
   }

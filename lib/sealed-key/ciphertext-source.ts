@@ -5,6 +5,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SecretMalformedError, SecretNotFoundError, SecretsUnavailableError, KmsAccessDeniedError } from '../errors/index.ts';
 import { ciphertextFingerprint } from './fingerprint.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 
 /** One sealed version: the KMS ciphertext and where it came from. Contains nothing decryptable without KMS. */
 export interface SealedCiphertext {
@@ -22,22 +23,27 @@ export interface CiphertextSourceOptions {
   readonly now?: () => number;
 }
 
+/** The source's defaults: the wall clock (tests pass their own). The TTL is the config's (`CIPHERTEXT_TTL_SECONDS`). */
+export const defaults = Object.freeze({ now: (): number => Date.now() });
+
+const rules = { client: required(is.object), secretId: required(is.string), ttlMs: required(is.number(0, 86_400_000)), now: is.function };
+
 /**
  * Reads the sealed key (a Secrets Manager `SecretBinary` holding KMS ciphertext) and caches the
  * *ciphertext* across warm invocations. Caching it is safe: it is useless without a KMS Decrypt
  * under the right encryption context, which every invocation performs anew.
  */
 export class CiphertextSource {
-  readonly #options: CiphertextSourceOptions;
+  readonly #options: Readonly<CiphertextSourceOptions & typeof defaults>;
   #cached: SealedCiphertext | undefined;
   #inflight: Promise<SealedCiphertext> | undefined;
 
   constructor(options: CiphertextSourceOptions) {
-    this.#options = options;
+    this.#options = withDefaults('CiphertextSource', defaults, rules, options);
   }
 
   async get(options: { abortSignal?: AbortSignal } = {}): Promise<SealedCiphertext> {
-    const now = (this.#options.now ?? Date.now)();
+    const now = this.#options.now();
     const cached = this.#cached;
     if (cached !== undefined && now - cached.fetchedAt < this.#options.ttlMs) return cached;
     return this.refresh(options);
@@ -72,7 +78,7 @@ export class CiphertextSource {
       ciphertext: blob,
       versionId: out.VersionId,
       fingerprint: ciphertextFingerprint(blob),
-      fetchedAt: (this.#options.now ?? Date.now)(),
+      fetchedAt: this.#options.now(),
     };
   }
 }

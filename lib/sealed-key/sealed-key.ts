@@ -5,6 +5,7 @@ import { DiditUnauthorizedError, KeyShapeError } from '../errors/index.ts';
 import type { EncryptionContext } from './encryption-context.ts';
 import type { CiphertextSource, SealedCiphertext } from './ciphertext-source.ts';
 import { keyRefused, useKeyOnce, type KeyUseOptions, type KeyUser } from './key-scope.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
 
 /** What the audit record says about one use of the key. Nothing in it can reveal the key. */
 export interface KeyUseInfo {
@@ -41,6 +42,18 @@ export interface SealedKeyOptions {
   readonly maxLength?: number;
 }
 
+/** The sealed key's defaults: plausible length bounds of an opaque API token. */
+export const defaults = Object.freeze({ minLength: 16, maxLength: 512 });
+
+const rules = {
+  kms: required(is.object),
+  source: required(is.object),
+  encryptionContext: required(is.object),
+  kmsKeyId: is.string,
+  minLength: is.integer(1, 4096),
+  maxLength: is.integer(1, 4096),
+};
+
 /**
  * Owns the Didit API key's whole lifetime inside an invocation.
  *
@@ -61,10 +74,10 @@ export interface SealedKeyOptions {
  *   not a plausible token; Secrets Manager's (`SECRET_*`) and KMS's (`KMS_*`) typed errors before `fn` runs.
  */
 export class SealedKey {
-  readonly #options: SealedKeyOptions;
+  readonly #options: Readonly<SealedKeyOptions & typeof defaults>;
 
   constructor(options: SealedKeyOptions) {
-    this.#options = options;
+    this.#options = withDefaults('SealedKey', defaults, rules, options);
   }
 
   async withKey<T>(fn: KeyUser<T>, options: KeyUseOptions = {}): Promise<T> {
@@ -99,7 +112,7 @@ export class SealedKey {
     }
     const key = result.plaintext;
     // Checked byte by byte: visible ASCII only, which also rules out header injection.
-    if (!isHeaderToken(key.bytes(), this.#options.minLength ?? 16, this.#options.maxLength ?? 512)) {
+    if (!isHeaderToken(key.bytes(), this.#options.minLength, this.#options.maxLength)) {
       key.dispose();
       const err = new KeyShapeError('decrypted key is not a plausible API key token');
       options.observer?.decryptFailed?.(err, performance.now() - started);

@@ -2,6 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { traceAwsCalls } from '../observability/tracing.ts';
 import { SpendCapReachedError, SpendCounterUnavailableError } from '../errors/index.ts';
 import { secondsUntilNextUtcDay, utcDay } from './utc-day.ts';
+import { is, required, withDefaults } from '../runtime/options.ts';
+import { defaults as awsClientDefaults } from '../runtime/aws-clients.ts';
 
 /**
  * The daily counter of paid Didit calls: one DynamoDB item per (stage, UTC day) in a table keyed by `id`
@@ -22,6 +24,18 @@ export interface SpendCounterOptions {
   readonly now?: () => number;
 }
 
+/** The counter's defaults: the wall clock (tests pass their own); the client is built on first use. */
+export const defaults = Object.freeze({ now: (): number => Date.now() });
+
+const rules = {
+  client: is.object,
+  region: is.string,
+  tableName: required(is.string),
+  stage: required(is.string),
+  cap: required(is.integer(1, Number.MAX_SAFE_INTEGER)),
+  now: is.function,
+};
+
 /** Days an item outlives its day (DynamoDB TTL deletes it lazily; a day of history helps an operator). */
 const KEEP_DAYS = 2;
 
@@ -33,20 +47,20 @@ export class SpendCounter {
   readonly #stage: string;
   readonly #now: () => number;
 
-  constructor(options: SpendCounterOptions) {
-    if (!Number.isInteger(options.cap) || options.cap < 1) throw new RangeError('the cap must be a positive integer');
+  constructor(given: SpendCounterOptions) {
+    const options = withDefaults('SpendCounter', defaults, rules, given);
     this.cap = options.cap;
     this.#client = options.client;
     this.#region = options.region;
     this.#table = options.tableName;
     this.#stage = options.stage;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
   }
 
   async #dynamodb(): Promise<DynamoDBClient> {
     if (this.#client === undefined) {
       const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-      const client = new DynamoDBClient({ region: this.#region, maxAttempts: 3 });
+      const client = new DynamoDBClient({ region: this.#region, maxAttempts: awsClientDefaults.maxAttempts });
       // An X-Ray span per UpdateItem when the stage traces (command, status, attempts, latency only).
       traceAwsCalls(client, 'DynamoDB');
       this.#client ??= client;

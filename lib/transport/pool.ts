@@ -5,6 +5,7 @@ import { WireError } from './errors.ts';
 import { idleBudgetFromHeader, mayReuse } from './keep-alive.ts';
 import type { ParsedResponse } from './response-reader.ts';
 import { TlsSessionCache } from './tls-sessions.ts';
+import { is, withDefaults } from '../runtime/options.ts';
 
 export interface PoolOptions {
   /** Trust anchors for TLS (PEM). Absent: the runtime's default CA store. Verification is never disabled. */
@@ -19,6 +20,11 @@ export interface PoolOptions {
    */
   readonly now?: () => number;
 }
+
+/** The pool's defaults: one idle connection (one invocation at a time per environment), TLS resumption on. */
+export const defaults = Object.freeze({ maxIdle: 1, resumeTls: true, now: (): number => Date.now() });
+
+const rules = { ca: is.pem, maxIdle: is.integer(0, 64), resumeTls: is.boolean, now: is.function };
 
 export interface PoolStats {
   /** TCP connections opened (TLS handshakes for https origins) since the pool was created. */
@@ -54,7 +60,7 @@ const SETTLE_AFTER_IDLE_MS = 50;
  */
 export class ConnectionPool {
   readonly origin: Origin;
-  readonly #options: PoolOptions;
+  readonly #options: Readonly<PoolOptions & typeof defaults>;
   readonly #idle: Connection[] = [];
   readonly #sessions = new TlsSessionCache();
   readonly #now: () => number;
@@ -71,8 +77,8 @@ export class ConnectionPool {
 
   constructor(origin: Origin, options: PoolOptions = {}) {
     this.origin = origin;
-    this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#options = withDefaults('ConnectionPool', defaults, rules, options);
+    this.#now = this.#options.now;
   }
 
   /** The server's keep-alive as learned (ms of reuse allowed), for diagnostics. */
@@ -143,7 +149,7 @@ export class ConnectionPool {
   }
 
   async #connect(request: WireRequest): Promise<Connection> {
-    const resume = this.#options.resumeTls !== false && this.origin.protocol === 'https:';
+    const resume = this.#options.resumeTls && this.origin.protocol === 'https:';
     let tlsSocket: TLSSocket | undefined;
     try {
       const connection = await Connection.open(this.origin, {
@@ -174,7 +180,7 @@ export class ConnectionPool {
     // Each environment runs one invocation at a time, so there is normally one idle connection;
     // the most recently used one is the likeliest to be alive, and is the one taken first.
     this.#idle.push(connection);
-    while (this.#idle.length > (this.#options.maxIdle ?? 1)) this.#idle.shift()!.destroy();
+    while (this.#idle.length > this.#options.maxIdle) this.#idle.shift()!.destroy();
     // Do not keep the process alive for an idle socket (tests and scripts exit cleanly).
     connection.socket.unref();
   }

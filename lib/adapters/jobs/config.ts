@@ -1,5 +1,4 @@
-import { ConfigError } from '../../runtime/config.ts';
-import { SERVICE_NAME } from '../../sealed-key/encryption-context.ts';
+import { ConfigError, environment, EnvReader, loadStagedConfig, type Env } from '../../runtime/config.ts';
 
 /** How long a job (record, encrypted result, idempotency record) is kept: 7 days. */
 export const DEFAULT_JOB_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -11,58 +10,35 @@ export const DEFAULT_JOB_TTL_SECONDS = 7 * 24 * 60 * 60;
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
 
 /**
- * Environment of the job functions (`submitJob`, `getJob`, `worker`). Nothing here is secret. Each entry
- * point needs only some of it; {@link requireSetting} says which one is missing when it is used.
+ * The job functions' config (`submitJob`, `getJob`, `worker`), from the environment read once. Nothing
+ * here is secret. Each entry point needs only some of it; {@link requireSetting} says which one is missing
+ * when it is used.
  */
-export interface JobConfig {
-  readonly region: string;
-  readonly service: string;
-  readonly stage: string;
-  /** DynamoDB table of job records (`JOBS_TABLE`): partition key `jobId`, TTL on `expiresAt`. */
-  readonly jobsTable: string;
-  /** SQS queue the job messages go to (`JOBS_QUEUE_URL`); submitJob. */
-  readonly queueUrl: string | undefined;
-  /** Powertools idempotency table (`IDEMPOTENCY_TABLE`, shared with the webhook receiver); worker. */
-  readonly idempotencyTable: string | undefined;
-  /** EventBridge bus of the `didit.job.completed` events (`EVENT_BUS_NAME`); worker. */
-  readonly eventBusName: string | undefined;
-  /**
-   * KMS key of the result data keys (`JOB_RESULT_KMS_KEY_ID`, else `KMS_KEY_ID`); the worker generates
-   * data keys under it, getJob decrypts them (KMS finds the key in the ciphertext; when set it is also
-   * passed to Decrypt so a blob from another key is refused).
-   */
-  readonly resultKmsKeyId: string | undefined;
-  readonly ttlSeconds: number;
-  readonly maxMessageBytes: number;
+export function loadJobConfig(env: Env = environment()) {
+  const reader = new EnvReader(env);
+  return {
+    ...loadStagedConfig(reader),
+    /** DynamoDB table of job records (`JOBS_TABLE`): partition key `jobId`, TTL on `expiresAt`. */
+    jobsTable: reader.required('JOBS_TABLE'),
+    /** SQS queue the job messages go to (`JOBS_QUEUE_URL`); submitJob. */
+    queueUrl: reader.optional('JOBS_QUEUE_URL'),
+    /** Powertools idempotency table (`IDEMPOTENCY_TABLE`, shared with the webhook receiver); worker. */
+    idempotencyTable: reader.optional('IDEMPOTENCY_TABLE'),
+    /** EventBridge bus of the `didit.job.completed` events (`EVENT_BUS_NAME`); worker. */
+    eventBusName: reader.optional('EVENT_BUS_NAME'),
+    /**
+     * KMS key of the result data keys (`JOB_RESULT_KMS_KEY_ID`, else `KMS_KEY_ID`); the worker generates
+     * data keys under it, getJob decrypts them (KMS finds the key in the ciphertext; when set it is also
+     * passed to Decrypt so a blob from another key is refused).
+     */
+    resultKmsKeyId: reader.optional('JOB_RESULT_KMS_KEY_ID') ?? reader.optional('KMS_KEY_ID'),
+    ttlSeconds: reader.integer('JOB_TTL_SECONDS', DEFAULT_JOB_TTL_SECONDS, 3_600, 30 * 24 * 60 * 60),
+    maxMessageBytes: reader.integer('JOB_MAX_MESSAGE_BYTES', DEFAULT_MAX_MESSAGE_BYTES, 1_024, 1024 * 1024),
+  };
 }
 
-export function loadJobConfig(env: NodeJS.ProcessEnv = process.env): JobConfig {
-  const required = (name: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') throw new ConfigError(`missing environment variable ${name}`);
-    return value;
-  };
-  const optional = (name: string): string | undefined => env[name] || undefined;
-  const number = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be an integer in ${min}..${max}`);
-    return value;
-  };
-  return {
-    region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
-    service: env['SERVICE_NAME'] ?? SERVICE_NAME,
-    stage: required('STAGE'),
-    jobsTable: required('JOBS_TABLE'),
-    queueUrl: optional('JOBS_QUEUE_URL'),
-    idempotencyTable: optional('IDEMPOTENCY_TABLE'),
-    eventBusName: optional('EVENT_BUS_NAME'),
-    resultKmsKeyId: optional('JOB_RESULT_KMS_KEY_ID') ?? optional('KMS_KEY_ID'),
-    ttlSeconds: number('JOB_TTL_SECONDS', DEFAULT_JOB_TTL_SECONDS, 3_600, 30 * 24 * 60 * 60),
-    maxMessageBytes: number('JOB_MAX_MESSAGE_BYTES', DEFAULT_MAX_MESSAGE_BYTES, 1_024, 1024 * 1024),
-  };
-}
+/** {@link loadJobConfig}'s result: the type is the loader's, so the two cannot drift. */
+export type JobConfig = Readonly<ReturnType<typeof loadJobConfig>>;
 
 /** A setting only some entry points need, checked where it is used. */
 export function requireSetting<T>(value: T | undefined, name: string): T {

@@ -4,6 +4,8 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { PersistentOnce } from '../../idempotency/persistent-once.ts';
 import { createSecureKmsClient } from '../../kms/client.ts';
+import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { lazily } from '../../runtime/dependencies.ts';
 import { encryptionContextFor } from '../../sealed-key/encryption-context.ts';
 import { EventPublisher } from '../../events/publisher.ts';
 import { loadJobConfig, requireSetting, type JobConfig } from './config.ts';
@@ -44,9 +46,9 @@ export interface JobClients {
  * be absent; using a part whose setting is missing throws a ConfigError (a 500 for that call).
  */
 export function createJobDependencies(config: JobConfig = loadJobConfig(), clients: JobClients = {}, now: () => number = Date.now): JobDependencies {
-  const dynamodb = clients.dynamodb ?? new DynamoDBClient({ region: config.region, maxAttempts: 3 });
-  const sqs = clients.sqs ?? new SQSClient({ region: config.region, maxAttempts: 3 });
-  const eventBridge = clients.eventBridge ?? new EventBridgeClient({ region: config.region, maxAttempts: 3 });
+  const dynamodb = clients.dynamodb ?? new DynamoDBClient(awsClientConfig(config.region));
+  const sqs = clients.sqs ?? new SQSClient(awsClientConfig(config.region));
+  const eventBridge = clients.eventBridge ?? new EventBridgeClient(awsClientConfig(config.region));
   const kms = clients.kms ?? createSecureKmsClient({ region: config.region }).client;
   const store = new JobStore({ client: dynamodb, tableName: config.jobsTable });
   const results = new ResultCrypto({
@@ -64,32 +66,26 @@ export function createJobDependencies(config: JobConfig = loadJobConfig(), clien
       }
     },
   };
-  let once: PersistentOnce<JobOutcome> | undefined;
   const publisher = new EventPublisher({ client: eventBridge, busName: config.eventBusName ?? '', source: JOB_EVENT_SOURCE });
   return {
     config,
     store,
     queue,
     results,
-    once: () => {
-      once ??= new PersistentOnce<JobOutcome>({
-        client: dynamodb,
-        tableName: requireSetting(config.idempotencyTable, 'IDEMPOTENCY_TABLE'),
-        // At least as long as a message can live in the queue and its dead-letter queue's redrive window.
-        ttlSeconds: config.ttlSeconds,
-        keyPrefix: 'didit-job',
-      });
-      return once;
-    },
+    once: lazily(
+      () =>
+        new PersistentOnce<JobOutcome>({
+          client: dynamodb,
+          tableName: requireSetting(config.idempotencyTable, 'IDEMPOTENCY_TABLE'),
+          // At least as long as a message can live in the queue and its dead-letter queue's redrive window.
+          ttlSeconds: config.ttlSeconds,
+          keyPrefix: 'didit-job',
+        }),
+    ),
     publisher,
     now,
   };
 }
 
-let shared: JobDependencies | undefined;
-
-/** Lazily built on first use, so a configuration error surfaces for that call, not as a crash at import. */
-export function sharedJobDependencies(): JobDependencies {
-  shared ??= createJobDependencies();
-  return shared;
-}
+/** The job functions' composition root (submitJob, getJob, worker): built on first use (a configuration error fails that call). */
+export const sharedJobDependencies: () => JobDependencies = lazily(() => createJobDependencies());

@@ -238,7 +238,7 @@ function errorName(err: unknown): string {
  * and waits until it is ACTIVE. For emulators and local runs; in AWS the stack creates it (with SSE).
  */
 export async function createJobsTable(client: DynamoDBClient, tableName: string, options: { timeoutMs?: number } = {}): Promise<void> {
-  await createTtlTable(client, { tableName, partitionKey: 'jobId', ttlAttribute: 'expiresAt' }, options);
+  await createTtlTable(client, tableName, { partitionKey: 'jobId', ttlAttribute: 'expiresAt', ...options });
 }
 
 export async function deleteJobsTable(client: DynamoDBClient, tableName: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { createDependencies, type GatewayDependencies } from '../../runtime/dependencies.ts';
+import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { createDependencies, lazily, type GatewayDependencies, type TriggerClients } from '../../runtime/dependencies.ts';
 import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
 import type { EventPublisher } from '../../events/publisher.ts';
 import { loadSignupConfig, type SignupConfig } from './config.ts';
@@ -19,15 +20,11 @@ export interface SignupDependencies {
   readonly publisher: Pick<EventPublisher, 'publish'>;
 }
 
-export interface SignupClients {
-  readonly dynamodb?: DynamoDBClient;
-  readonly eventBridge?: EventBridgeClient;
-  readonly gateway?: GatewayDependencies;
-}
+export type SignupClients = TriggerClients;
 
 export function createSignupDependencies(config: SignupConfig = loadSignupConfig(), clients: SignupClients = {}): SignupDependencies {
-  const dynamodb = clients.dynamodb ?? new DynamoDBClient({ region: config.region, maxAttempts: 3 });
-  const eventBridge = clients.eventBridge ?? new EventBridgeClient({ region: config.region, maxAttempts: 3 });
+  const dynamodb = clients.dynamodb ?? new DynamoDBClient(awsClientConfig(config.region));
+  const eventBridge = clients.eventBridge ?? new EventBridgeClient(awsClientConfig(config.region));
   return {
     config,
     gateway: clients.gateway ?? createDependencies(),
@@ -36,10 +33,5 @@ export function createSignupDependencies(config: SignupConfig = loadSignupConfig
   };
 }
 
-let shared: SignupDependencies | undefined;
-
-/** Lazily built on first use, so a configuration error fails that invocation (retried), not the import. */
-export function sharedSignupDependencies(): SignupDependencies {
-  shared ??= createSignupDependencies();
-  return shared;
-}
+/** The sign-up function's composition root: built on first use (a configuration error fails that invocation, retried). */
+export const sharedSignupDependencies: () => SignupDependencies = lazily(() => createSignupDependencies());

@@ -1,12 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createDependencies, type GatewayDependencies } from '../../runtime/dependencies.ts';
+import { checkAwsEndpoints } from '../../runtime/config.ts';
+import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { createDependencies, lazily, type GatewayDependencies, type TriggerClients } from '../../runtime/dependencies.ts';
 import { createGatewayPublisher } from '../../events/gateway-publisher.ts';
 import { OutcomeStore } from '../../idempotency/outcome-store.ts';
 import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
 import type { EventPublisher } from '../../events/publisher.ts';
-import { loadIntakeConfig, type IntakeConfig } from './config.ts';
+import { loadIntakeConfig, loadPresignConfig, type IntakeConfig, type PresignConfig } from './config.ts';
 import { createS3Client, IntakeObjects } from './objects.ts';
 import type { UploadOutcome } from './outcome.ts';
 
@@ -27,18 +29,15 @@ export interface IntakeDependencies {
   readonly publisher: Pick<EventPublisher, 'publish'>;
 }
 
-export interface IntakeClients {
+export interface IntakeClients extends TriggerClients {
   readonly s3?: S3Client;
-  readonly dynamodb?: DynamoDBClient;
-  readonly eventBridge?: EventBridgeClient;
-  readonly gateway?: GatewayDependencies;
 }
 
 /** AWS endpoints come from the SDK's usual environment (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …) unless clients are passed. */
 export function createIntakeDependencies(config: IntakeConfig = loadIntakeConfig(), clients: IntakeClients = {}): IntakeDependencies {
   const s3 = clients.s3 ?? createS3Client(config);
-  const dynamodb = clients.dynamodb ?? new DynamoDBClient({ region: config.region, maxAttempts: 3 });
-  const eventBridge = clients.eventBridge ?? new EventBridgeClient({ region: config.region, maxAttempts: 3 });
+  const dynamodb = clients.dynamodb ?? new DynamoDBClient(awsClientConfig(config.region));
+  const eventBridge = clients.eventBridge ?? new EventBridgeClient(awsClientConfig(config.region));
   return {
     config,
     gateway: clients.gateway ?? createDependencies(),
@@ -54,10 +53,24 @@ export function createIntakeDependencies(config: IntakeConfig = loadIntakeConfig
   };
 }
 
-let sharedIntake: IntakeDependencies | undefined;
+/** The upload intake's composition root: built on first use (a configuration error fails that invocation, retried). */
+export const sharedIntakeDependencies: () => IntakeDependencies = lazily(() => createIntakeDependencies());
 
-/** Lazily built on first use, so a configuration error fails that invocation (retried), not the import. */
-export function sharedIntakeDependencies(): IntakeDependencies {
-  sharedIntake ??= createIntakeDependencies();
-  return sharedIntake;
+/** What `createUploadUrl` needs: an S3 client to sign with (its role's credentials sign the URLs), a clock. */
+export interface PresignDependencies {
+  readonly config: PresignConfig;
+  readonly s3: S3Client;
+  readonly now: () => number;
+  readonly newUploadId: () => string;
 }
+
+/** The composition root of `createUploadUrl`: no key path at all (no KMS, no Secrets Manager, no Didit). */
+export function createPresignDependencies(config: PresignConfig = loadPresignConfig(), s3?: S3Client): PresignDependencies {
+  // The only entry point without a KMS client: its own startup check (a plain-http S3 endpoint would hand
+  // callers upload URLs that carry identity documents in clear).
+  checkAwsEndpoints();
+  return { config, s3: s3 ?? createS3Client(config), now: Date.now, newUploadId: () => crypto.randomUUID() };
+}
+
+/** Built on first use (a configuration error is a 500 for that call, not a crash at import). */
+export const sharedPresignDependencies: () => PresignDependencies = lazily(() => createPresignDependencies());

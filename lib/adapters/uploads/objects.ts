@@ -7,6 +7,7 @@ import {
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { ObjectTooLargeError } from './errors.ts';
+import { awsClientConfig } from '../../runtime/aws-clients.ts';
 
 /** One object as HeadObject describes it: what the trigger checks before reading a single byte. */
 export interface ObjectHead {
@@ -115,9 +116,8 @@ export class IntakeObjects {
  */
 export function createS3Client(options: { region: string; forcePathStyle: boolean }): S3Client {
   return new S3Client({
-    region: options.region,
+    ...awsClientConfig(options.region),
     forcePathStyle: options.forcePathStyle,
-    maxAttempts: 3,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });

@@ -9,15 +9,12 @@ import { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors/index.ts';
 import { errorResponder } from '../../responses/error-responder.ts';
 import { jsonResponse } from '../../responses/json-response.ts';
-import { checkAwsEndpoints } from '../../runtime/config.ts';
 import { hasReservedKey, RESERVED_NAME_MESSAGE } from '../../validation/reserved-names.ts';
 import { validateStructured } from '../../validation/request.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
 import { MIME } from '../../operations/file-types.ts';
 import type { OperationSpec } from '../../operations/types.ts';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { loadPresignConfig, type PresignConfig } from './config.ts';
-import { createS3Client } from './objects.ts';
+import { sharedPresignDependencies, type PresignDependencies } from './dependencies.ts';
 import { uploadOperation, uploadOperationNames } from './operations.ts';
 import {
   callerRef,
@@ -32,28 +29,8 @@ import {
   type UploadLocation,
 } from './layout.ts';
 
-/** What `createUploadUrl` needs: an S3 client to sign with (its role's credentials sign the URLs), a clock. */
-export interface PresignDependencies {
-  readonly config: PresignConfig;
-  readonly s3: S3Client;
-  readonly now: () => number;
-  readonly newUploadId: () => string;
-}
-
-export function createPresignDependencies(config: PresignConfig = loadPresignConfig(), s3?: S3Client): PresignDependencies {
-  // The only entry point without a KMS client: its own startup check (a plain-http S3 endpoint would hand
-  // callers upload URLs that carry identity documents in clear).
-  checkAwsEndpoints();
-  return { config, s3: s3 ?? createS3Client(config), now: Date.now, newUploadId: () => crypto.randomUUID() };
-}
-
-let sharedPresign: PresignDependencies | undefined;
-
-/** Lazily built on first use, so a configuration error is a 500 for that call, not a crash at import. */
-export function sharedPresignDependencies(): PresignDependencies {
-  sharedPresign ??= createPresignDependencies();
-  return sharedPresign;
-}
+/** The composition root moved to ./dependencies.ts (with the intake's); re-exported for existing importers. */
+export { createPresignDependencies, sharedPresignDependencies, type PresignDependencies } from './dependencies.ts';
 
 /** The route (IAM auth): `POST /v1/uploads`. */
 export const UPLOAD_ROUTE = Object.freeze({ method: 'POST', path: '/v1/uploads' });

@@ -1,11 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createSecureKmsClient } from '../../kms/client.ts';
-import { createDependencies, type GatewayDependencies } from '../../runtime/dependencies.ts';
-import { CiphertextSource } from '../../sealed-key/ciphertext-source.ts';
-import { encryptionContextFor, type EncryptionContext } from '../../sealed-key/encryption-context.ts';
-import { SealedKey } from '../../sealed-key/sealed-key.ts';
+import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { createDependencies, lazily, sealedSecret, type TriggerClients } from '../../runtime/dependencies.ts';
+import type { CiphertextSource } from '../../sealed-key/ciphertext-source.ts';
+import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';
+import type { SealedKey } from '../../sealed-key/sealed-key.ts';
 import { loadWebhookConfig, type WebhookConfig } from './config.ts';
 import { ApiDecisionSource, type DecisionSource } from './decision.ts';
 import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
@@ -31,12 +32,9 @@ export interface WebhookDependencies {
   readonly now: () => number;
 }
 
-export interface WebhookClients {
-  readonly dynamodb?: DynamoDBClient;
-  readonly eventBridge?: EventBridgeClient;
+/** `gateway` (decision fetches) is built on first use here, not with the rest. */
+export interface WebhookClients extends TriggerClients {
   readonly secretsManager?: SecretsManagerClient;
-  /** The sealed API key and Didit client for decision fetches; default built from the environment on first use. */
-  readonly gateway?: GatewayDependencies;
 }
 
 /**
@@ -48,15 +46,22 @@ export function createWebhookDependencies(
   clients: WebhookClients = {},
   now: () => number = Date.now,
 ): WebhookDependencies {
-  const encryptionContext = encryptionContextFor({ service: config.service, stage: config.stage, purpose: 'didit-webhook-secret' });
   const { client: kms } = createSecureKmsClient({ region: config.region });
-  const secrets = clients.secretsManager ?? new SecretsManagerClient({ region: config.region, maxAttempts: 3 });
-  const secretSource = new CiphertextSource({ client: secrets, secretId: config.webhookSecretSecretId, ttlMs: config.ciphertextTtlMs });
-  // Didit's secret is a 43-character URL-safe token; the bounds only catch garbage.
-  const secret = new SealedKey({ kms, source: secretSource, encryptionContext, kmsKeyId: config.kmsKeyId, minLength: 16, maxLength: 256 });
-  const dynamodb = clients.dynamodb ?? new DynamoDBClient({ region: config.region, maxAttempts: 3 });
+  const {
+    encryptionContext,
+    source: secretSource,
+    sealed: secret,
+  } = sealedSecret({
+    config: { ...config, secretId: config.webhookSecretSecretId },
+    purpose: 'didit-webhook-secret',
+    kms,
+    secretsManager: clients.secretsManager,
+    // Didit's secret is a 43-character URL-safe token; the bounds only catch garbage.
+    bounds: { minLength: 16, maxLength: 256 },
+  });
+  const dynamodb = clients.dynamodb ?? new DynamoDBClient(awsClientConfig(config.region));
   const dedupe = new DeliveryDedupe({ client: dynamodb, tableName: config.idempotencyTable, ttlSeconds: config.dedupeTtlSeconds });
-  const eventBridge = clients.eventBridge ?? new EventBridgeClient({ region: config.region, maxAttempts: 3 });
+  const eventBridge = clients.eventBridge ?? new EventBridgeClient(awsClientConfig(config.region));
   const publisher = new EventPublisher({ client: eventBridge, busName: config.eventBusName, source: EVENT_SOURCE });
   let gateway = clients.gateway;
   const decisions = new ApiDecisionSource(() => {
@@ -66,10 +71,5 @@ export function createWebhookDependencies(
   return { config, encryptionContext, secret, secretSource, dedupe, publisher, decisions, now };
 }
 
-let shared: WebhookDependencies | undefined;
-
-/** Lazily built on first use, so a configuration error is a 500 for that call, not a crash at import. */
-export function sharedWebhookDependencies(): WebhookDependencies {
-  shared ??= createWebhookDependencies();
-  return shared;
-}
+/** The webhook function's composition root: built on first use (a configuration error is a 500 for that call). */
+export const sharedWebhookDependencies: () => WebhookDependencies = lazily(() => createWebhookDependencies());
