@@ -92,6 +92,33 @@ export function auditKeyUse(outcome: KeyUseOutcome): void {
   logger.info('didit key use', { audit: 'didit-key-use', ...keyAuditRecord(outcome) });
 }
 
+/** How a verification with the webhook secret ended: which form matched, or which presented header failed. */
+export type SecretVerification = { readonly ok: true; readonly form: string } | { readonly ok: false; readonly failed: string };
+
+/**
+ * The audit record of one use of the webhook secret, from how it ended (`verification` undefined: the use
+ * threw). Identifiers and numbers only, like {@link keyAuditRecord}.
+ */
+export function secretUseAuditRecord(outcome: {
+  readonly use: KeyUseInfo;
+  readonly encryptionContext: EncryptionContext;
+  readonly verification: SecretVerification | undefined;
+}): Readonly<Record<string, unknown>> {
+  const { use, verification } = outcome;
+  return {
+    audit: 'didit-webhook-secret-use',
+    kmsKeyId: use.kmsKeyId,
+    encryptionContext: outcome.encryptionContext,
+    ciphertextFingerprint: use.ciphertextFingerprint,
+    secretVersionId: use.secretVersionId,
+    kmsLatencyMs: tenthOfMs(use.kmsLatencyMs),
+    kmsRequestId: use.kmsRequestId,
+    outcome: verification === undefined ? 'error' : verification.ok ? `matched_${verification.form}` : 'no_match',
+    // Which presented header did not verify (every presented one must).
+    failedSignature: verification === undefined || verification.ok ? undefined : verification.failed,
+  };
+}
+
 function auditOutcomeOf(error: unknown): AuditOutcome {
   if (error === undefined) return 'success';
   if (error instanceof DiditError) {

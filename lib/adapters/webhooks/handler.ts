@@ -6,6 +6,7 @@ import { GatewayError, PayloadTooLargeError, ValidationError } from '../../error
 import { errorResponder } from '../../responses/error-responder.ts';
 import { jsonResponse } from '../../responses/json-response.ts';
 import type { ValidRequest } from '../../validation/request.ts';
+import { secretUseAuditRecord } from '../../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
 import type { KeyObserver, KeyUseInfo } from '../../sealed-key/sealed-key.ts';
 import { canonicalize, parseJsonTree, plainJson, type CanonicalForms, type JsonTree } from './canonical-json.ts';
@@ -178,7 +179,7 @@ async function verify(
   return verifyOnce(deps, messages, presented, signal);
 }
 
-/** One decryption of the secret, one audit line (identifiers and numbers only). */
+/** One decryption of the secret, one audit line built from how the verification ended (lib/observability/audit.ts). */
 async function verifyOnce(
   deps: WebhookDependencies,
   messages: SignedMessages,
@@ -186,39 +187,31 @@ async function verifyOnce(
   signal: AbortSignal,
 ): Promise<Verification> {
   let use: KeyUseInfo | undefined;
-  const observer: KeyObserver = {
-    decrypted: (info) => {
-      use = info;
-      metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, info.kmsLatencyMs);
-    },
-    decryptFailed: (error) => {
-      logger.error('webhook secret decrypt failed', { errorName: error.name, errorCode: error instanceof GatewayError ? error.code : undefined });
-    },
-  };
-  let outcome = 'error';
-  let failed: string | undefined;
+  let verification: Verification | undefined;
   try {
-    const result = await deps.secret.withKey(async (secret) => verifySignatures(secret.bytes(), messages, presented), { abortSignal: signal, observer });
-    outcome = result.ok ? `matched_${result.form}` : 'no_match';
-    failed = result.ok ? undefined : result.failed;
-    return result;
+    verification = await deps.secret.withKey(
+      async (secret, keyUse) => {
+        use = keyUse;
+        return verifySignatures(secret.bytes(), messages, presented);
+      },
+      { abortSignal: signal, observer: secretDecryptTelemetry },
+    );
+    return verification;
   } finally {
     if (use !== undefined) {
-      logger.info('didit webhook secret use', {
-        audit: 'didit-webhook-secret-use',
-        kmsKeyId: use.kmsKeyId,
-        encryptionContext: deps.encryptionContext,
-        ciphertextFingerprint: use.ciphertextFingerprint,
-        secretVersionId: use.secretVersionId,
-        kmsLatencyMs: Math.round(use.kmsLatencyMs * 10) / 10,
-        kmsRequestId: use.kmsRequestId,
-        outcome,
-        // Which presented header did not verify (every presented one must).
-        failedSignature: failed,
-      });
+      logger.info('didit webhook secret use', secretUseAuditRecord({ use, encryptionContext: deps.encryptionContext, verification }));
     }
   }
 }
+
+const secretDecryptTelemetry: KeyObserver = {
+  decrypted: (info) => {
+    metrics.addMetric('KmsDecryptLatency', MetricUnit.Milliseconds, info.kmsLatencyMs);
+  },
+  decryptFailed: (error) => {
+    logger.error('webhook secret decrypt failed', { errorName: error.name, errorCode: error instanceof GatewayError ? error.code : undefined });
+  },
+};
 
 function signedMessages(raw: Buffer, tree: JsonTree, headerTimestamp: string, envelope: WebhookEnvelope): SignedMessages {
   let forms: CanonicalForms | undefined;
