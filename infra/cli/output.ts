@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../../lib/errors/index.ts';
 import { PlaintextSpliceError } from '../../lib/kms/errors.ts';
-import { ConfigError } from '../../lib/runtime/config.ts';
+import { ConfigError } from '../../lib/config/env.ts';
 import { UsageError, type CommandName } from './args.ts';
 import { SecretsStepError } from './aws.ts';
 import { InputAbortedError, SecretInputError } from './secret-input.ts';

@@ -4,7 +4,7 @@ import { WireError } from '../transport/errors.ts';
 import { originOf } from '../transport/origin.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 import {
   DiditBadRequestError,
   DiditForbiddenError,

@@ -1,6 +1,6 @@
 import { PutEventsCommand, type EventBridgeClient, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { EventPublishError } from '../errors/index.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 
 export interface PublishReceipt {
   /** EventBridge's id of the published event. */

@@ -4,7 +4,7 @@ import { IDEMPOTENCY_TABLE, PersistentOnce, ttlSecondsRule } from './persistent-
 import { WebhookInProgressError } from '../errors/index.ts';
 import { mapIdempotencyError } from './error-map.ts';
 import type { PublishReceipt } from '../events/publisher.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 
 /**
  * The table layout the Powertools DynamoDB persistence layer uses by default: partition key `id` (string),

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context } from 'aws-lambda';
 import { PersistentOnce, ttlSecondsRule } from './persistent-once.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from './delivery-dedupe.ts';
 import { TriggerInProgressError } from '../errors/index.ts';
 import { mapIdempotencyError } from './error-map.ts';

@@ -6,7 +6,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { IDEMPOTENCY_TABLE } from './delivery-dedupe.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 
 /**
  * Creates the dedupe table as the deployment defines it (on-demand, partition key `id`, TTL on

@@ -1,7 +1,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
-import { loadAwsSettings } from '../runtime/config.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
-import { defaults as awsClientDefaults } from '../runtime/aws-clients.ts';
+import { loadAwsSettings } from '../config/env.ts';
+import { is, required, withDefaults } from '../config/options.ts';
+import { defaults as awsClientDefaults } from '../config/aws-clients.ts';
 import { traceAwsCalls } from '../observability/tracing.ts';
 import { SecureKmsRequestHandler } from './secure-request-handler.ts';
 
@@ -12,13 +12,13 @@ export interface SecureKmsClientOptions {
   /** Per-attempt timeout; default: the handler's (secure-request-handler.ts `defaults`, 3 s). */
   readonly requestTimeoutMs?: number;
   readonly maxAttempts?: number;
-  /** Where the local-emulator switch and the SDK's endpoint variables are read; default: the process environment (lib/runtime/config.ts). */
+  /** Where the local-emulator switch and the SDK's endpoint variables are read; default: the process environment (lib/config/env.ts). */
   readonly env?: NodeJS.ProcessEnv;
   /** Trust anchor of a loopback emulator (see SecureKmsRequestHandlerOptions.emulatorCa); ignored for other hosts. */
   readonly emulatorCa?: string | Buffer;
 }
 
-/** The KMS client's defaults: the attempts of every AWS client (lib/runtime/aws-clients.ts); the timeout is the handler's. */
+/** The KMS client's defaults: the attempts of every AWS client (lib/config/aws-clients.ts); the timeout is the handler's. */
 export const defaults = Object.freeze({ maxAttempts: awsClientDefaults.maxAttempts });
 
 const rules = {

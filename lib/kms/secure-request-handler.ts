@@ -6,8 +6,8 @@ import { isLoopbackHost, originOf } from '../transport/origin.ts';
 import { prepareTlsReadScrub, scrubTlsReadStack } from '../transport/tls-read-scrub.ts';
 import type { ParsedResponse } from '../transport/response-reader.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
-import { emulatorCaFileOf } from '../runtime/config.ts';
-import { is, withDefaults } from '../runtime/options.ts';
+import { emulatorCaFileOf } from '../config/env.ts';
+import { is, withDefaults } from '../config/options.ts';
 
 /** KMS responses are small JSON documents; anything larger is not a Decrypt answer. */
 const MAX_KMS_RESPONSE_BYTES = 64 * 1024;
@@ -38,7 +38,7 @@ export interface SecureKmsRequestHandlerOptions {
   readonly emulatorCaFile?: string;
   /** Per-attempt time budget; the SDK's retry strategy decides about further attempts. */
   readonly requestTimeoutMs?: number;
-  /** Plain http to a loopback endpoint: only for an explicit local emulator (lib/runtime/config.ts). */
+  /** Plain http to a loopback endpoint: only for an explicit local emulator (lib/config/env.ts). */
   readonly allowPlainHttpLoopback?: boolean;
 }
 

@@ -1,6 +1,6 @@
 import { DiditError, DiditTimeoutError, GatewayError } from '../errors/index.ts';
 import type { EncryptionContext } from '../sealed-key/encryption-context.ts';
-import type { KeyObserver, KeyUseInfo } from '../sealed-key/sealed-key.ts';
+import type { KeyObserver, KeyUseInfo } from '../sealed-key/key-scope.ts';
 import { logger, metrics, MetricUnit } from './telemetry.ts';
 
 export type AuditOutcome = 'success' | 'didit_rejected' | 'didit_error' | 'key_error' | 'aborted' | 'internal_error';

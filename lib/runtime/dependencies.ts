@@ -10,7 +10,7 @@ import { SealedKey, type SealedKeyOptions } from '../sealed-key/sealed-key.ts';
 import { DiditClient } from '../didit/client.ts';
 import { traceAwsCalls } from '../observability/tracing.ts';
 import { createSpendGate, type SpendGate } from '../spend-cap/gate.ts';
-import { awsClientConfig } from './aws-clients.ts';
+import { awsClientConfig } from '../config/aws-clients.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 
 /** What a handler needs, built once per execution environment and reused by warm invocations. */

@@ -1,5 +1,5 @@
 import type { DiditBody, DiditRequest, DiditResponse } from '../didit/client.ts';
-import { DiditError, DiditResponseError, DiditTimeoutError, GatewayError, ValidationError } from '../errors/index.ts';
+import { DiditError, DiditResponseError, DiditTimeoutError, ValidationError } from '../errors/index.ts';
 import { checkPostprocess, runPostprocess } from './postprocess.ts';
 import { redact } from './redact.ts';
 import type { ValidRequest } from '../validation/request.ts';
@@ -8,7 +8,7 @@ import { logger, metrics, MetricUnit } from '../observability/telemetry.ts';
 import { failureOf, startSpan } from '../observability/tracing.ts';
 import type { OperationSpec } from '../operations/types.ts';
 import type { KeyScope } from '../sealed-key/key-scope.ts';
-import type { KeyUseInfo } from '../sealed-key/sealed-key.ts';
+import type { KeyUseInfo } from '../sealed-key/key-scope.ts';
 import type { SecureBuffer } from '../secure/secure-buffer.ts';
 import type { PaidCallReservation } from '../spend-cap/gate.ts';
 import type { GatewayDependencies } from './dependencies.ts';

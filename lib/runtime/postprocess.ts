@@ -4,7 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { logger } from '../observability/telemetry.ts';
 import type { PostprocessName } from '../operations/types.ts';
 import type { GatewayDependencies } from './dependencies.ts';
-import { awsClientConfig } from './aws-clients.ts';
+import { awsClientConfig } from '../config/aws-clients.ts';
 import { loadSealingConfig } from './config.ts';
 import { encryptionContextFor } from '../sealed-key/encryption-context.ts';
 import { sealIntoSecret, type SealedSecret } from '../sealed-key/seal.ts';

@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SecretMalformedError, SecretNotFoundError, SecretsUnavailableError, KmsAccessDeniedError } from '../errors/index.ts';
 import { ciphertextFingerprint } from './fingerprint.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 
 /** One sealed version: the KMS ciphertext and where it came from. Contains nothing decryptable without KMS. */
 export interface SealedCiphertext {

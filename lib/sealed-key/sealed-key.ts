@@ -4,32 +4,8 @@ import { isHeaderToken, type SecureBuffer } from '../secure/secure-buffer.ts';
 import { DiditUnauthorizedError, KeyShapeError } from '../errors/index.ts';
 import type { EncryptionContext } from './encryption-context.ts';
 import type { CiphertextSource, SealedCiphertext } from './ciphertext-source.ts';
-import { keyRefused, useKeyOnce, type KeyUseOptions, type KeyUser } from './key-scope.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
-
-/** What the audit record says about one use of the key. Nothing in it can reveal the key. */
-export interface KeyUseInfo {
-  readonly kmsKeyId: string | undefined;
-  readonly secretVersionId: string | undefined;
-  readonly ciphertextFingerprint: string;
-  readonly kmsLatencyMs: number;
-  /** KMS's request id of the Decrypt (CloudTrail `requestID`). */
-  readonly kmsRequestId: string | undefined;
-  /** True when this use follows a Didit 401 that made us re-read the sealed key. */
-  readonly afterRefresh: boolean;
-}
-
-/**
- * Hooks for metrics and logs; the sealed key itself logs nothing. The audit of a use is not built here: `fn`
- * gets its use's {@link KeyUseInfo} and the caller builds the record from the outcome (lib/observability/audit.ts).
- */
-export interface KeyObserver {
-  /** Right after the Decrypt, before `fn` runs; a throw here zeroes the key and fails the call. */
-  decrypted?(info: KeyUseInfo): void;
-  decryptFailed?(error: Error, latencyMs: number): void;
-  /** After one use of the key ended (the per-call key is zeroed by then): with the error `fn` threw, if any. */
-  released?(info: KeyUseInfo, error: unknown): void;
-}
+import { keyRefused, useKeyOnce, type KeyUseInfo, type KeyUseOptions, type KeyUser } from './key-scope.ts';
+import { is, required, withDefaults } from '../config/options.ts';
 
 export interface SealedKeyOptions {
   readonly kms: KMSClient;

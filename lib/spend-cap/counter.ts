@@ -2,8 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { traceAwsCalls } from '../observability/tracing.ts';
 import { SpendCapReachedError, SpendCounterUnavailableError } from '../errors/index.ts';
 import { secondsUntilNextUtcDay, utcDay } from './utc-day.ts';
-import { is, required, withDefaults } from '../runtime/options.ts';
-import { defaults as awsClientDefaults } from '../runtime/aws-clients.ts';
+import { is, required, withDefaults } from '../config/options.ts';
+import { defaults as awsClientDefaults } from '../config/aws-clients.ts';
 
 /**
  * The daily counter of paid Didit calls: one DynamoDB item per (stage, UTC day) in a table keyed by `id`

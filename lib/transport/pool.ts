@@ -5,7 +5,7 @@ import { WireError } from './errors.ts';
 import { idleBudgetFromHeader, mayReuse } from './keep-alive.ts';
 import type { ParsedResponse } from './response-reader.ts';
 import { TlsSessionCache } from './tls-sessions.ts';
-import { is, withDefaults } from '../runtime/options.ts';
+import { is, withDefaults } from '../config/options.ts';
 
 export interface PoolOptions {
   /** Trust anchors for TLS (PEM). Absent: the runtime's default CA store. Verification is never disabled. */

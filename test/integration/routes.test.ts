@@ -191,7 +191,7 @@ describe('Didit faults map to defined answers, retried only where safe', () => {
 
   it('429 on a read: waits Retry-After and retries once', async () => {
     const created = body(await call('createSession', createEvent({ workflow_id: WORKFLOW })));
-    sandbox.inject({ fault: { kind: 'status', status: 429, retryAfterSeconds: 1 }, pathPrefix: '/v3/session/' + created['session_id'] });
+    sandbox.inject({ fault: { kind: 'status', status: 429, retryAfterSeconds: 1 }, pathPrefix: `/v3/session/${created['session_id']}` });
     const res = await call('retrieveDecision', decisionEvent(created['session_id']));
     expect(res.statusCode).toBe(200);
     expect(sandbox.count({ method: 'GET' })).toBe(2);

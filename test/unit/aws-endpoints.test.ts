@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSecureKmsClient } from '../../lib/kms/client.ts';
 import { SecureKmsRequestHandler } from '../../lib/kms/secure-request-handler.ts';
-import { checkAwsEndpoints, ConfigError, loadConfig } from '../../lib/runtime/config.ts';
+import { checkAwsEndpoints, ConfigError } from '../../lib/config/env.ts';
+import { loadConfig } from '../../lib/runtime/config.ts';
 
 // Issue 8, finding 5: plain-http AWS endpoints only where the configuration says "local emulator".
 afterEach(() => {

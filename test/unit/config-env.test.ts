@@ -4,14 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 /**
- * lib/ reads its environment in one place: lib/runtime/config.ts (`environment()`), called by the config
- * loaders only (lib/runtime/config.ts, lib/adapters/<name>/config.ts), which turn it into one validated
+ * lib/ reads its environment in one place: lib/config/env.ts (`environment()`), called by the config
+ * loaders only (lib/config/env.ts, lib/runtime/config.ts, lib/adapters/<name>/config.ts), which turn it into one validated
  * config object per function kind. Everything else gets settings from those objects.
  *
  * The exceptions, each with its reason:
  */
 const ALLOWED: Readonly<Record<string, string>> = {
-  'runtime/config.ts': 'the one reader (environment())',
+  'config/env.ts': 'the one reader (environment())',
   // Powertools' own variables (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE), read at module scope: the
   // logger and metrics must exist before any config is loaded (a ConfigError is logged through them), and
   // Powertools reads its other variables (POWERTOOLS_LOG_LEVEL, …) from process.env itself anyway.
@@ -50,7 +50,8 @@ function envReaders(files: ReadonlyArray<{ path: string; text: string }>): { rea
   };
 }
 
-const isConfigLoader = (path: string): boolean => path === 'runtime/config.ts' || /^adapters\/[a-z-]+\/config\.ts$/.test(path);
+const isConfigLoader = (path: string): boolean =>
+  path === 'config/env.ts' || path === 'runtime/config.ts' || /^adapters\/[a-z-]+\/config\.ts$/.test(path);
 
 describe('one reader of process.env in lib/', () => {
   const files = sourceFiles(LIB).map((file) => ({ path: relative(LIB, file).split('\\').join('/'), text: readFileSync(file, 'utf8') }));

@@ -10,7 +10,8 @@ import type { ResultCrypto, ResultSealer, SealedResult } from '../../lib/adapter
 import { isTerminal, type CallStart, type JobOutcome, type JobRecord } from '../../lib/adapters/jobs/store.ts';
 import type { JobWorkerDependencies } from '../../lib/adapters/jobs/worker.ts';
 import type { GatewayDependencies } from '../../lib/runtime/dependencies.ts';
-import type { KeyObserver, KeyUseInfo, SealedKey } from '../../lib/sealed-key/sealed-key.ts';
+import type { KeyObserver, KeyUseInfo } from '../../lib/sealed-key/key-scope.ts';
+import type { SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 
 export const INFO: KeyUseInfo = { kmsKeyId: 'arn:aws:kms:us-east-1:000000000000:key/k', secretVersionId: 'v1', ciphertextFingerprint: 'sha256:0123456789abcdef', kmsLatencyMs: 1, kmsRequestId: 'kms-request-1', afterRefresh: false };

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors/index.ts';
 import { BatchKeyScope } from '../../lib/adapters/jobs/key-scope.ts';
-import type { KeyUseInfo, SealedKey } from '../../lib/sealed-key/sealed-key.ts';
+import type { KeyUseInfo } from '../../lib/sealed-key/key-scope.ts';
+import type { SealedKey } from '../../lib/sealed-key/sealed-key.ts';
 import { SecureBufferDisposedError } from '../../lib/secure/errors.ts';
 import type { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 import { FakeSealedKey } from './jobs-fakes.ts';

@@ -3,8 +3,9 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { DiditServerError, DiditTimeoutError, DiditUnauthorizedError, KmsThrottledError } from '../../lib/errors/index.ts';
 import { keyAuditRecord, type KeyUseOutcome } from '../../lib/observability/audit.ts';
 import type { CiphertextSource, SealedCiphertext } from '../../lib/sealed-key/ciphertext-source.ts';
-import { SharedKeyScope } from '../../lib/sealed-key/key-scope.ts';
-import { SealedKey, type KeyUseInfo } from '../../lib/sealed-key/sealed-key.ts';
+import { SharedKeyScope } from '../../lib/sealed-key/shared-key-scope.ts';
+import { SealedKey } from '../../lib/sealed-key/sealed-key.ts';
+import type { KeyUseInfo } from '../../lib/sealed-key/key-scope.ts';
 import { SecureBuffer } from '../../lib/secure/secure-buffer.ts';
 
 // Each "Decrypt" hands out a fresh plausible key and a request id of its own, to tell the uses apart.

@@ -6,7 +6,8 @@ import { KmsThrottledError, SpendCapReachedError, SpendCounterUnavailableError }
 import { createOperationHandler } from '../../lib/adapters/http/operation-handler.ts';
 import { createJobWorker } from '../../lib/adapters/jobs/worker.ts';
 import { OPERATIONS } from '../../lib/operations/table.ts';
-import { ConfigError, loadConfig } from '../../lib/runtime/config.ts';
+import { ConfigError } from '../../lib/config/env.ts';
+import { loadConfig } from '../../lib/runtime/config.ts';
 import { SpendCounter } from '../../lib/spend-cap/counter.ts';
 import { CappedSpendGate, createSpendGate, UNCAPPED } from '../../lib/spend-cap/gate.ts';
 import { isPaidOperation } from '../../lib/spend-cap/paid.ts';

@@ -1,4 +1,5 @@
-import { ConfigError, environment, EnvReader, loadStagedConfig, type Env } from '../../runtime/config.ts';
+import { ConfigError, environment, EnvReader, type Env } from '../../config/env.ts';
+import { loadStagedConfig } from '../../runtime/config.ts';
 
 /** How long a job (record, encrypted result, idempotency record) is kept: 7 days. */
 export const DEFAULT_JOB_TTL_SECONDS = 7 * 24 * 60 * 60;

@@ -4,7 +4,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { PersistentOnce } from '../../idempotency/persistent-once.ts';
 import { createSecureKmsClient } from '../../kms/client.ts';
-import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { awsClientConfig } from '../../config/aws-clients.ts';
 import { lazily } from '../../runtime/dependencies.ts';
 import { encryptionContextFor } from '../../sealed-key/encryption-context.ts';
 import { EventPublisher } from '../../events/publisher.ts';

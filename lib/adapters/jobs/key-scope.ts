@@ -1,10 +1,10 @@
 import { logger } from '../../observability/telemetry.ts';
 import { keyDecryptTelemetry } from '../../observability/audit.ts';
-import { SharedKeyScope } from '../../sealed-key/key-scope.ts';
+import { SharedKeyScope } from '../../sealed-key/shared-key-scope.ts';
 import type { SealedKey } from '../../sealed-key/sealed-key.ts';
 
 /**
- * One KMS Decrypt for a whole SQS batch: the core's {@link SharedKeyScope} (lib/sealed-key/key-scope.ts) with the
+ * One KMS Decrypt for a whole SQS batch: the core's {@link SharedKeyScope} (lib/sealed-key/shared-key-scope.ts) with the
  * gateway's KMS metrics. The first message that needs the Didit key opens the scope; every message of the batch
  * then uses that key through `useKey`, concurrently, each Didit call with its own audit record. `close()` — in
  * the worker's `finally`, after every message has finished — zeroes and frees it; a use after `close()` is

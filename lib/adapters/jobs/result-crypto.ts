@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { ConfigError } from '../../runtime/config.ts';
+import { ConfigError } from '../../config/env.ts';
 import { generateDataKeyToSecureBuffer } from '../../kms/data-key.ts';
 import { decryptToSecureBuffer } from '../../kms/decrypt.ts';
 import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';

@@ -1,4 +1,5 @@
-import { ConfigError, environment, EnvReader, loadSharedConfig, type Env, type SharedConfig } from '../../runtime/config.ts';
+import { ConfigError, environment, EnvReader, type Env } from '../../config/env.ts';
+import { loadSharedConfig, type SharedConfig } from '../../runtime/config.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from '../../idempotency/delivery-dedupe.ts';
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;

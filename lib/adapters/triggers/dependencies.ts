@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { awsClientConfig } from '../../config/aws-clients.ts';
 import { createDependencies, lazily, type GatewayDependencies, type TriggerClients } from '../../runtime/dependencies.ts';
 import { DeliveryDedupe } from '../../idempotency/delivery-dedupe.ts';
 import type { EventPublisher } from '../../events/publisher.ts';

@@ -1,4 +1,5 @@
-import { ConfigError, environment, EnvReader, loadSharedConfig, type Env } from '../../runtime/config.ts';
+import { ConfigError, environment, EnvReader, type Env } from '../../config/env.ts';
+import { loadSharedConfig } from '../../runtime/config.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from '../../idempotency/delivery-dedupe.ts';
 
 /** Default lifetime of the presigned upload URLs: long enough for two 5 MB images on a slow link. */

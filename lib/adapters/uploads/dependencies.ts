@@ -1,8 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { checkAwsEndpoints } from '../../runtime/config.ts';
-import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { checkAwsEndpoints } from '../../config/env.ts';
+import { awsClientConfig } from '../../config/aws-clients.ts';
 import { createDependencies, lazily, type GatewayDependencies, type TriggerClients } from '../../runtime/dependencies.ts';
 import { createGatewayPublisher } from '../../events/gateway-publisher.ts';
 import { OutcomeStore } from '../../idempotency/outcome-store.ts';

@@ -7,7 +7,7 @@ import {
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { ObjectTooLargeError } from './errors.ts';
-import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { awsClientConfig } from '../../config/aws-clients.ts';
 
 /** One object as HeadObject describes it: what the trigger checks before reading a single byte. */
 export interface ObjectHead {

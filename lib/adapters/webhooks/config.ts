@@ -1,4 +1,5 @@
-import { ciphertextTtlMs, environment, EnvReader, loadStagedConfig, type Env } from '../../runtime/config.ts';
+import { environment, EnvReader, type Env } from '../../config/env.ts';
+import { ciphertextTtlMs, loadStagedConfig } from '../../runtime/config.ts';
 import { DEFAULT_DEDUPE_TTL_SECONDS } from '../../idempotency/delivery-dedupe.ts';
 import { DEFAULT_TOLERANCE_SECONDS } from './replay-window.ts';
 

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createSecureKmsClient } from '../../kms/client.ts';
-import { awsClientConfig } from '../../runtime/aws-clients.ts';
+import { awsClientConfig } from '../../config/aws-clients.ts';
 import { createDependencies, lazily, sealedSecret, type TriggerClients } from '../../runtime/dependencies.ts';
 import type { CiphertextSource } from '../../sealed-key/ciphertext-source.ts';
 import type { EncryptionContext } from '../../sealed-key/encryption-context.ts';

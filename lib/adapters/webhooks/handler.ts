@@ -8,7 +8,7 @@ import { jsonResponse } from '../../responses/json-response.ts';
 import type { ValidRequest } from '../../validation/request.ts';
 import { secretUseAuditRecord } from '../../observability/audit.ts';
 import { logger, metrics, MetricUnit } from '../../observability/telemetry.ts';
-import type { KeyObserver, KeyUseInfo } from '../../sealed-key/sealed-key.ts';
+import type { KeyObserver, KeyUseInfo } from '../../sealed-key/key-scope.ts';
 import { canonicalize, parseJsonTree, plainJson, type CanonicalForms, type JsonTree } from './canonical-json.ts';
 import { decisionRequest } from './decision.ts';
 import { onceForAll } from '../../idempotency/delivery-dedupe.ts';

@@ -1,4 +1,4 @@
-import { ConfigError } from './config.ts';
+import { ConfigError } from './env.ts';
 
 /**
  * One factory's options, checked and merged with its `defaults` the way middy's middlewares do
