@@ -2,8 +2,12 @@
  * The invariants every fuzzed entry point must keep, as checks that return violations (strings) instead
  * of throwing, so the campaign can count failing cases and shrink them.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import * as jobErrors from '../../../lib/adapters/jobs/errors.ts';
+import * as triggerErrors from '../../../lib/adapters/triggers/errors.ts';
+import * as uploadErrors from '../../../lib/adapters/uploads/errors.ts';
+import * as webhookErrors from '../../../lib/adapters/webhooks/errors.ts';
+import * as coreErrors from '../../../lib/errors/index.ts';
+import { GatewayError } from '../../../lib/errors/index.ts';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { keyPatterns } from '../../residue/patterns.ts';
 import type { Violations } from './campaign.ts';
@@ -104,20 +108,20 @@ function describe(value: unknown): string {
 
 // ---- answers -----------------------------------------------------------------------------------
 
-/** Every code the gateway defines (`readonly code = '…'` in lib/): an error body may carry only these. */
-export const OUR_CODES: ReadonlySet<string> = new Set(codesIn(join(import.meta.dirname, '../../../lib')));
-
-function codesIn(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...codesIn(path));
-    else if (entry.name.endsWith('.ts')) {
-      for (const m of readFileSync(path, 'utf8').matchAll(/\bcode\s*=\s*'([A-Z0-9_]+)'/g)) out.push(m[1]!);
-    }
-  }
-  return out;
-}
+/**
+ * Every code the gateway's error taxonomy defines (the `spec.code` of each class declared with `gatewayError()`
+ * in lib/errors/ and the adapters' errors.ts), and `INTERNAL`, which stands for any 500: an error body may carry
+ * only these.
+ */
+export const OUR_CODES: ReadonlySet<string> = new Set([
+  'INTERNAL',
+  ...[coreErrors, jobErrors, triggerErrors, uploadErrors, webhookErrors].flatMap((module) =>
+    Object.values(module).flatMap((value) => {
+      const spec = typeof value === 'function' && value.prototype instanceof GatewayError ? (value as typeof GatewayError).spec : undefined;
+      return spec === undefined ? [] : [spec.code];
+    }),
+  ),
+]);
 
 /** 4xx answers that Didit gave (passed on): these cost a call, every other 4xx must not. */
 export const DIDIT_4XX_CODES: ReadonlySet<string> = new Set(['DIDIT_REJECTED_INPUT', 'DIDIT_FORBIDDEN', 'NOT_FOUND', 'RATE_LIMITED']);
