@@ -25,6 +25,11 @@ export interface GatewayConfig extends SharedConfig {
   readonly spendCounterTable?: string | undefined;
 }
 
+/**
+ * A setting or an option is missing or invalid: our configuration, never the caller's input. Not a
+ * GatewayError: where it surfaces in an HTTP answer it is the generic `INTERNAL` 500 (the log line names the
+ * variable or option); in a trigger it fails the invocation, which is retried.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -117,7 +122,23 @@ export function ciphertextTtlMs(reader: EnvReader): number {
   return reader.number('CIPHERTEXT_TTL_SECONDS', 300, 0, 86_400) * 1000;
 }
 
-/** The operation functions' config (also the sealed API key and the Didit client of every other kind). */
+/**
+ * The operation functions' config (also the sealed API key and the Didit client of every other kind), read
+ * once by the composition root (lib/runtime/dependencies.ts). The adapters' loaders follow the same shape:
+ * lib/adapters/<name>/config.ts `loadWebhookConfig`, `loadJobConfig`, `loadPresignConfig`,
+ * `loadIntakeConfig`, `loadSignupConfig`.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(); // process.env
+ * const deps = createDependencies(loadConfig({ STAGE: 'dev', SEALED_KEY_SECRET_ID: 'didit/dev/api-key', AWS_REGION: 'eu-west-1' }));
+ * ```
+ * @throws {ConfigError} naming the variable (never its value): STAGE or SEALED_KEY_SECRET_ID missing,
+ *   DIDIT_BASE_URL not https, CIPHERTEXT_TTL_SECONDS outside 0..86400, DAILY_PAID_CALL_CAP not a whole
+ *   number, a cap without SPEND_CAP_TABLE. An unreadable DIDIT_CA_FILE throws the file system's error.
+ *   Loaded on the first invocation, so a configuration error fails that call (`INTERNAL` 500, or a retried
+ *   event), never the module's import.
+ */
 export function loadConfig(env: Env = environment()): GatewayConfig {
   const reader = new EnvReader(env);
   const baseUrl = reader.env['DIDIT_BASE_URL'] ?? 'https://verification.didit.me';
@@ -182,7 +203,11 @@ export interface AwsSettings {
   readonly kmsEmulatorCaFile: string | undefined;
 }
 
-/** The AWS endpoint settings, after {@link checkAwsEndpoints} (`endpoint`: a client's explicit one). */
+/**
+ * The AWS endpoint settings, after {@link checkAwsEndpoints} (`endpoint`: a client's explicit one).
+ *
+ * @throws {ConfigError} as {@link checkAwsEndpoints}.
+ */
 export function loadAwsSettings(env: Env = environment(), endpoint?: string): AwsSettings {
   checkAwsEndpoints(env, endpoint);
   return { localEmulator: localEmulatorEnabled(env), kmsEmulatorCaFile: emulatorCaFileOf(env) };
@@ -193,6 +218,9 @@ export function loadAwsSettings(env: Env = environment(), endpoint?: string): Aw
  * the local-emulator switch is on and the endpoint is plain http on loopback. Checks `endpoint` (a client's
  * explicit one) and every `AWS_ENDPOINT_URL*` variable the SDK would use (KMS, Secrets Manager, DynamoDB,
  * S3, SQS, EventBridge). Fails closed: an endpoint that does not parse is refused too.
+ *
+ * @throws {ConfigError} `<name> is not a URL`, `<name> must use https`, or `<name> uses plain http: …` (plain http
+ *   passes only on a loopback host with the local-emulator switch on).
  */
 export function checkAwsEndpoints(env: Env = environment(), endpoint?: string): void {
   const candidates: Array<[string, string]> = [];
