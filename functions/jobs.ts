@@ -8,6 +8,9 @@ import { createGetJobHandler, createSubmitJobHandler } from '../lib/adapters/job
 import { createJobWorker } from '../lib/adapters/jobs/worker.ts';
 import { traced } from '../lib/observability/tracing.ts';
 
+/** `POST /v1/jobs/{operation}`: see {@link createSubmitJobHandler} (errors and answer). */
 export const submitJob = traced(createSubmitJobHandler());
+/** `GET /v1/jobs/{jobId}`: see {@link createGetJobHandler}. */
 export const getJob = traced(createGetJobHandler());
+/** The job queue's SQS worker: see {@link createJobWorker}. */
 export const worker = traced(createJobWorker());

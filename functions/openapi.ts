@@ -13,6 +13,7 @@ const BODY = JSON.stringify(document);
 /** Strong validator of the exact bytes served: lets callers (and caches they control) revalidate cheaply. */
 const ETAG = `"${createHash('sha256').update(BODY).digest('base64url').slice(0, 27)}"`;
 
+/** 200 with the document and its ETag, or 304 when `If-None-Match` names it: see `serve` below. */
 export const handler = traced(serve);
 
 async function serve(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {

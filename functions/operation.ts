@@ -8,4 +8,5 @@ import { traced } from '../lib/observability/tracing.ts';
 import { operationNamed } from '../lib/operations/table.ts';
 import { loadOperationName } from '../lib/runtime/config.ts';
 
+/** This function's table entry (OPERATION) behind API Gateway: see {@link createOperationHandler} (errors, deadlines). */
 export const handler = traced(createOperationHandler(operationNamed(loadOperationName())));

@@ -6,4 +6,5 @@
 import { traced } from '../lib/observability/tracing.ts';
 import { createSignupHandler } from '../lib/adapters/triggers/signup.ts';
 
+/** The `user.signup` rule's target: see {@link createSignupHandler}. */
 export const onSignup = traced(createSignupHandler());

@@ -11,5 +11,7 @@ import { traced } from '../lib/observability/tracing.ts';
 import { createUploadHandler } from '../lib/adapters/uploads/intake.ts';
 import { createPresignHandler } from '../lib/adapters/uploads/presign.ts';
 
+/** `POST /v1/uploads`: see {@link createPresignHandler}. */
 export const createUploadUrl = traced(createPresignHandler());
+/** S3 ObjectCreated on an upload manifest: see {@link createUploadHandler}. */
 export const onUpload = traced(createUploadHandler());

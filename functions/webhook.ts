@@ -7,4 +7,5 @@
 import { traced } from '../lib/observability/tracing.ts';
 import { createWebhookHandler } from '../lib/adapters/webhooks/handler.ts';
 
+/** `POST /v1/webhooks/didit`: see {@link createWebhookHandler} (the order of checks, and every answer). */
 export const handler = traced(createWebhookHandler());

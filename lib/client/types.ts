@@ -1,11 +1,11 @@
-import type { z } from 'zod';
-import type { OPERATIONS } from '../operations/table.ts';
-
 /**
  * The client's types, derived from the operation table: each operation's arguments are the *input*
  * types of its zod schemas (what a caller may send, before defaults and transforms), so a change to
  * the table changes the client's signature with it. Nothing here is written per operation.
  */
+import type { z } from 'zod';
+import type { OPERATIONS } from '../operations/table.ts';
+
 export type Operations = typeof OPERATIONS;
 export type OperationName = keyof Operations;
 

@@ -4,6 +4,11 @@ import { isLoopbackHost } from '../transport/origin.ts';
 // checks its AWS endpoints (lib/kms/client.ts). The loaders of each function kind build on it
 // (lib/runtime/config.ts, lib/adapters/<name>/config.ts).
 
+/**
+ * A setting or an option is missing or invalid: our configuration, never the caller's input. Not a
+ * GatewayError: where it surfaces in an HTTP answer it is the generic `INTERNAL` 500 (the log line names the
+ * variable or option); in a trigger it fails the invocation, which is retried.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -96,7 +101,11 @@ export interface AwsSettings {
   readonly kmsEmulatorCaFile: string | undefined;
 }
 
-/** The AWS endpoint settings, after {@link checkAwsEndpoints} (`endpoint`: a client's explicit one). */
+/**
+ * The AWS endpoint settings, after {@link checkAwsEndpoints} (`endpoint`: a client's explicit one).
+ *
+ * @throws {ConfigError} as {@link checkAwsEndpoints}.
+ */
 export function loadAwsSettings(env: Env = environment(), endpoint?: string): AwsSettings {
   checkAwsEndpoints(env, endpoint);
   return { localEmulator: localEmulatorEnabled(env), kmsEmulatorCaFile: emulatorCaFileOf(env) };
@@ -107,6 +116,9 @@ export function loadAwsSettings(env: Env = environment(), endpoint?: string): Aw
  * the local-emulator switch is on and the endpoint is plain http on loopback. Checks `endpoint` (a client's
  * explicit one) and every `AWS_ENDPOINT_URL*` variable the SDK would use (KMS, Secrets Manager, DynamoDB,
  * S3, SQS, EventBridge). Fails closed: an endpoint that does not parse is refused too.
+ *
+ * @throws {ConfigError} `<name> is not a URL`, `<name> must use https`, or `<name> uses plain http: …` (plain http
+ *   passes only on a loopback host with the local-emulator switch on).
  */
 export function checkAwsEndpoints(env: Env = environment(), endpoint?: string): void {
   const candidates: Array<[string, string]> = [];

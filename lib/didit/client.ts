@@ -89,6 +89,18 @@ const rules = {
  * {@link buildRequestHead}); the connection is kept alive across warm invocations. Responses carry
  * no secret and are parsed normally. Retries follow one rule: send again only what cannot be
  * charged twice — requests that never reached Didit, and idempotent operations.
+ *
+ * Create it once per execution environment (lib/runtime/dependencies.ts) and call it only inside a key scope:
+ * the key is read from secure memory while the request head is built, never kept.
+ *
+ * @example
+ * ```ts
+ * const didit = new DiditClient({ baseUrl: 'https://verification.didit.me' });
+ * const response = await sealedKey.withKey((key) =>
+ *   didit.send(key, { method: 'GET', path: `/v3/session/${sessionId}/decision/`, body: { kind: 'none' }, timeoutMs: 10_000, idempotent: true }),
+ * );
+ * ```
+ * @throws {ConfigError} from the constructor, for an unknown or invalid option.
  */
 export class DiditClient {
   readonly #pool: ConnectionPool;
@@ -110,6 +122,30 @@ export class DiditClient {
     this.#pool.close();
   }
 
+  /**
+   * Sends one request with `key` as `x-api-key` and reads the whole answer. Retried once, in-process, only
+   * when that cannot charge twice: a request that never reached Didit (any operation), or an idempotent one
+   * after a 429/5xx (waiting Retry-After, at most `maxRetryWaitMs` and never past the deadline) or a lost
+   * connection. The deadline is the earlier of `timeoutMs` and `request.deadline`.
+   *
+   * A 2xx answer is returned with its body (the caller wipes it when it may hold a secret). On an error
+   * answer only the field names of the body are kept; the body is zeroed.
+   *
+   * @throws {DiditBadRequestError} DIDIT_REJECTED_INPUT (400 or 422 from Didit; `fields` lists the field names).
+   * @throws {DiditUnauthorizedError} DIDIT_UNAUTHORIZED (502): Didit refused the key (401); the key scope may re-read it.
+   * @throws {DiditForbiddenError} DIDIT_FORBIDDEN (403): Didit answered 402 or 403.
+   * @throws {DiditNotFoundError} NOT_FOUND (404).
+   * @throws {DiditRateLimitedError} RATE_LIMITED (429, retryable, `retryAfterSeconds` from Didit's Retry-After).
+   * @throws {DiditServerError} DIDIT_UNAVAILABLE (502, retryable): Didit answered 5xx.
+   * @throws {DiditTimeoutError} DIDIT_TIMEOUT (504, retryable): the deadline passed or `request.signal` fired; Didit
+   *   may still have processed (and billed) the request.
+   * @throws {DiditNetworkError} DIDIT_NETWORK (502, retryable): refused, reset or TLS failure; its `cause` (a
+   *   `WireError`) says whether the request was sent.
+   * @throws {DiditResponseError} DIDIT_BAD_RESPONSE (502): an answer we cannot read (malformed JSON, over
+   *   `maxResponseBytes`, bad framing) or a status not listed here (a 3xx, another 4xx).
+   * Every DiditError carries `diditStatus`, `diditRequestId` and `rateLimit` when Didit answered. (An abort
+   * during the in-process wait before a retry rejects with the signal's `AbortError` instead.)
+   */
   async send(key: SecureBuffer, request: DiditRequest): Promise<DiditResponse> {
     const deadline = Math.min(Date.now() + request.timeoutMs, request.deadline ?? Number.POSITIVE_INFINITY);
     const body = encodeBody(request.body);

@@ -8,12 +8,6 @@ export interface PublishReceipt {
   readonly detailType: string;
 }
 
-/**
- * Puts one event on the configured bus under the publisher's `source`: `didit.webhooks` for what Didit told
- * us (lib/adapters/webhooks/event-mapping.ts), `didit.jobs` for job completions (lib/adapters/jobs/events.ts),
- * `didit.gateway` for what the triggers did (./gateway-publisher.ts). The detail is whatever allow-listed
- * summary the caller built; it is sent as JSON and never logged here.
- */
 export interface EventPublisherOptions {
   readonly client: EventBridgeClient;
   /** '' allowed: a job function that never publishes builds one without EVENT_BUS_NAME (PutEvents then refuses). */
@@ -26,6 +20,12 @@ export const defaults = Object.freeze({});
 
 const rules = { client: required(is.object), busName: required(is.text), source: required(is.string) };
 
+/**
+ * Puts one event on the configured bus under the publisher's `source`: `didit.webhooks` for what Didit told
+ * us (lib/adapters/webhooks/event-mapping.ts), `didit.jobs` for job completions (lib/adapters/jobs/events.ts),
+ * `didit.gateway` for what the triggers did (./gateway-publisher.ts). The detail is whatever allow-listed
+ * summary the caller built; it is sent as JSON and never logged here.
+ */
 export class EventPublisher {
   readonly #client: EventBridgeClient;
   readonly #busName: string;

@@ -15,6 +15,18 @@ export interface Once<T extends StoredOutcome> {
   readonly replayed: boolean;
 }
 
+export interface OutcomeStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  readonly keyPrefix: string;
+  readonly ttlSeconds?: number;
+}
+
+/** The store's defaults: outcomes are remembered for a day. */
+export const defaults = Object.freeze({ ttlSeconds: DEFAULT_DEDUPE_TTL_SECONDS });
+
+const rules = { client: required(is.object), tableName: required(is.string), keyPrefix: required(is.string), ttlSeconds: ttlSecondsRule };
+
 /**
  * "Run at most once per key, remember what came of it" for the triggers: Powertools Idempotency on the
  * shared DynamoDB table ({@link PersistentOnce}, records told apart by `keyPrefix`), with its errors mapped
@@ -29,18 +41,6 @@ export interface Once<T extends StoredOutcome> {
  * record is deleted, so the trigger's retry runs it again). A work that must not be repeated after an
  * ambiguous failure has to return an outcome saying so rather than throw.
  */
-export interface OutcomeStoreOptions {
-  readonly client: DynamoDBClient;
-  readonly tableName: string;
-  readonly keyPrefix: string;
-  readonly ttlSeconds?: number;
-}
-
-/** The store's defaults: outcomes are remembered for a day. */
-export const defaults = Object.freeze({ ttlSeconds: DEFAULT_DEDUPE_TTL_SECONDS });
-
-const rules = { client: required(is.object), tableName: required(is.string), keyPrefix: required(is.string), ttlSeconds: ttlSecondsRule };
-
 export class OutcomeStore<T extends StoredOutcome> {
   readonly #once: PersistentOnce<T>;
 

@@ -31,10 +31,21 @@ const rules = {
 };
 
 /**
- * A KMS client whose responses are read through {@link SecureKmsRequestHandler}. Throws ConfigError when
- * an option is unknown or invalid, or an AWS endpoint is not https (outside an explicit local emulator).
- * Create it once per execution environment (module scope) so its keep-alive connection survives warm
+ * A KMS client whose responses are read through {@link SecureKmsRequestHandler}: the only kind of client
+ * `decryptToSecureBuffer`, `generateDataKeyToSecureBuffer` and `encryptFromSecureBuffer` accept, since the
+ * stock handler would copy a plaintext into strings and native buffers. Create it once per execution
+ * environment (module scope, through a composition root) so its keep-alive connection survives warm
  * invocations.
+ *
+ * @example
+ * ```ts
+ * const { client: kms, handler } = createSecureKmsClient({ region: config.region });
+ * const { plaintext } = await decryptToSecureBuffer(kms, { ciphertext, encryptionContext });
+ * try { use(plaintext.bytes()); } finally { plaintext.dispose(); }
+ * ```
+ * @throws {ConfigError} when an option is unknown or invalid, or `endpoint` or an `AWS_ENDPOINT_URL*` variable
+ *   is not https (plain http is allowed only on loopback with `DIDIT_LOCAL_EMULATOR=1` or serverless-offline).
+ *   Nothing has been sent to KMS then.
  */
 export function createSecureKmsClient(options: SecureKmsClientOptions): { client: KMSClient; handler: SecureKmsRequestHandler } {
   const o = withDefaults('createSecureKmsClient', defaults, rules, options);

@@ -50,7 +50,23 @@ export function ciphertextTtlMs(reader: EnvReader): number {
   return reader.number('CIPHERTEXT_TTL_SECONDS', 300, 0, 86_400) * 1000;
 }
 
-/** The operation functions' config (also the sealed API key and the Didit client of every other kind). */
+/**
+ * The operation functions' config (also the sealed API key and the Didit client of every other kind), read
+ * once by the composition root (lib/runtime/dependencies.ts). The adapters' loaders follow the same shape:
+ * lib/adapters/<name>/config.ts `loadWebhookConfig`, `loadJobConfig`, `loadPresignConfig`,
+ * `loadIntakeConfig`, `loadSignupConfig`.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(); // process.env
+ * const deps = createDependencies(loadConfig({ STAGE: 'dev', SEALED_KEY_SECRET_ID: 'didit/dev/api-key', AWS_REGION: 'eu-west-1' }));
+ * ```
+ * @throws {ConfigError} naming the variable (never its value): STAGE or SEALED_KEY_SECRET_ID missing,
+ *   DIDIT_BASE_URL not https, CIPHERTEXT_TTL_SECONDS outside 0..86400, DAILY_PAID_CALL_CAP not a whole
+ *   number, a cap without SPEND_CAP_TABLE. An unreadable DIDIT_CA_FILE throws the file system's error.
+ *   Loaded on the first invocation, so a configuration error fails that call (`INTERNAL` 500, or a retried
+ *   event), never the module's import.
+ */
 export function loadConfig(env: Env = environment()): GatewayConfig {
   const reader = new EnvReader(env);
   const baseUrl = reader.env['DIDIT_BASE_URL'] ?? 'https://verification.didit.me';

@@ -53,6 +53,36 @@ export interface OperationResult {
  * Runs one validated operation: the sealed key for exactly one Didit call (plus the retries the
  * client deems safe), metrics, one audit record per key use, post-processing and redaction. Every
  * trigger (API Gateway, SQS, S3, EventBridge) goes through here, so none can use the key differently.
+ *
+ * Order, cheapest refusal first: the seal step's configuration, the daily spend cap (before any KMS call),
+ * the key scope (Secrets Manager, KMS Decrypt), the Didit call. A count whose call never reached Didit is
+ * given back. Errors are thrown as they are; each trigger decides what a caller sees
+ * (lib/responses/error-responder.ts, lib/runtime/failure-class.ts, lib/adapters/jobs/outcome.ts).
+ *
+ * @example
+ * ```ts
+ * const valid = validateStructured(createSession, { body: { vendor_data: 'u-123', workflow_id } });
+ * const { response, json } = await executeOperation(
+ *   createSession,
+ *   valid,
+ *   triggerExecution(createSession, deps.gateway, context, signal, { caller: 'events:app.users', requestId: event.id }),
+ * );
+ * ```
+ * @throws {SealingNotConfiguredError} SEALING_NOT_CONFIGURED (500) for `seal=true` where no sealing target is
+ *   configured, before anything is counted or sent.
+ * @throws {SpendCapReachedError} SPEND_CAP_REACHED (429, not retryable, `retryAfterSeconds` until 00:00 UTC) when
+ *   a paid operation is over the stage's daily cap; `SpendCounterUnavailableError` SPEND_COUNTER_UNAVAILABLE (503,
+ *   retryable) when the counter cannot be updated (the cap fails closed).
+ * @throws the sealed key's errors (see `SealedKey`): SECRETS_UNAVAILABLE, KMS_THROTTLED, KMS_UNAVAILABLE
+ *   (503, retryable); SECRET_NOT_FOUND, SECRET_MALFORMED, KMS_ACCESS_DENIED, KMS_KEY_UNUSABLE,
+ *   KMS_INVALID_CIPHERTEXT, KEY_SHAPE_INVALID (500); KMS_BAD_RESPONSE (502). Nothing was sent to Didit.
+ * @throws {DiditError} Didit's answer (see `DiditClient.send`): DIDIT_REJECTED_INPUT (400), DIDIT_FORBIDDEN
+ *   (403), NOT_FOUND (404), RATE_LIMITED (429, retryable), DIDIT_UNAUTHORIZED (502, after the key was re-read),
+ *   DIDIT_UNAVAILABLE / DIDIT_NETWORK (502, retryable), DIDIT_BAD_RESPONSE (502), DIDIT_TIMEOUT (504, retryable;
+ *   or what `ctx.onTimeout` turns it into). DIDIT_BAD_RESPONSE also when an entry that redacts or seals fields
+ *   gets an answer that is not a JSON object: it is withheld, never passed on.
+ * @throws the seal step's errors after Didit answered (`seal=true`): WEBHOOK_SECRET_MISSING (502),
+ *   SEALED_SECRET_STORE_REFUSED (500), SECRETS_UNAVAILABLE and the KMS_* codes of the Encrypt.
  */
 export async function executeOperation(spec: OperationSpec, valid: ValidRequest, ctx: ExecutionContext): Promise<OperationResult> {
   const { deps, signal } = ctx;

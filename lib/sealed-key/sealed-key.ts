@@ -31,23 +31,22 @@ const rules = {
 };
 
 /**
- * Owns the Didit API key's whole lifetime inside an invocation.
- *
- * `withKey(fn)` decrypts the sealed ciphertext with KMS into secure memory, runs `fn` with it (and the
- * identifiers of this use, for the audit), and zeroes and frees it in `finally` whatever happens: return,
- * throw, timeout or abort. The key exists only during `fn`; the buffer given to `fn` throws on any use after
- * that. A scope that shares one Decrypt among many uses is a thin use of this ({@link SharedKeyScope}).
- *
- * If `fn` fails with {@link DiditUnauthorizedError}, the ciphertext is re-read from Secrets Manager
- * (the key may have been rotated since it was cached) and, if it changed, `fn` runs once more
- * with the new key. An unchanged ciphertext is not retried: the same key would fail the same way.
+ * Owns the Didit API key's whole lifetime inside an invocation (and, with purpose `didit-webhook-secret`,
+ * the webhook secret's): the ciphertext comes from a {@link CiphertextSource}, the plaintext exists only
+ * inside {@link SealedKey.withKey}. A scope that shares one Decrypt among many uses is a thin use of this
+ * ({@link SharedKeyScope}). Build one per execution environment (lib/runtime/dependencies.ts `sealedSecret`).
  *
  * @example
  * ```ts
- * const result = await sealedKey.withKey((key) => didit.send(key, request));
+ * const { client: kms } = createSecureKmsClient({ region: config.region });
+ * const sealedKey = new SealedKey({
+ *   kms,
+ *   source: new CiphertextSource({ client: secretsManager, secretId: config.sealedKeySecretId, ttlMs: config.ciphertextTtlMs }),
+ *   encryptionContext: encryptionContextFor({ service: config.service, stage: config.stage, purpose: 'didit-api-key' }),
+ *   kmsKeyId: config.kmsKeyId,
+ * });
  * ```
- * @throws the errors of `fn`, `DiditUnauthorizedError` after the retry; `KEY_SHAPE_INVALID` when the plaintext is
- *   not a plausible token; Secrets Manager's (`SECRET_*`) and KMS's (`KMS_*`) typed errors before `fn` runs.
+ * @throws {ConfigError} from the constructor, for an unknown or invalid option.
  */
 export class SealedKey {
   readonly #options: Readonly<SealedKeyOptions & typeof defaults>;
@@ -56,6 +55,30 @@ export class SealedKey {
     this.#options = withDefaults('SealedKey', defaults, rules, options);
   }
 
+  /**
+   * Decrypts the sealed ciphertext with KMS into secure memory, runs `fn` with it (and the identifiers of
+   * this use, for the audit record), and zeroes and frees it in `finally` whatever happens: return, throw,
+   * timeout or abort. The buffer given to `fn` throws `SecureBufferDisposedError` on any use after that.
+   *
+   * If `fn` fails with {@link DiditUnauthorizedError}, the ciphertext is re-read from Secrets Manager (the key
+   * may have been rotated since it was cached) and, if it changed, `fn` runs once more with the new key. An
+   * unchanged ciphertext is not retried: the same key would fail the same way.
+   *
+   * @example
+   * ```ts
+   * const response = await sealedKey.withKey((key, use) => didit.send(key, request), { abortSignal: signal });
+   * ```
+   * @throws whatever `fn` throws, unchanged; {@link DiditUnauthorizedError} DIDIT_UNAUTHORIZED (502) when Didit
+   *   refused the key and re-reading the sealed key did not help.
+   * @throws before `fn` runs, the ciphertext's read (Secrets Manager): `SecretNotFoundError` SECRET_NOT_FOUND and
+   *   `SecretMalformedError` SECRET_MALFORMED (500; also for a secret without SecretBinary), `KmsAccessDeniedError`
+   *   KMS_ACCESS_DENIED (500, Secrets Manager's AccessDenied/DecryptionFailure), `SecretsUnavailableError`
+   *   SECRETS_UNAVAILABLE (503, retryable).
+   * @throws before `fn` runs, the Decrypt (lib/kms/errors.ts `mapKmsError`): KMS_THROTTLED and KMS_UNAVAILABLE
+   *   (503, retryable); KMS_ACCESS_DENIED, KMS_KEY_UNUSABLE, KMS_INVALID_CIPHERTEXT (500); KMS_BAD_RESPONSE (502).
+   * @throws {KeyShapeError} KEY_SHAPE_INVALID (500) when the plaintext is not a plausible token (visible ASCII,
+   *   within the length bounds); it is zeroed first.
+   */
   async withKey<T>(fn: KeyUser<T>, options: KeyUseOptions = {}): Promise<T> {
     let sealed = await this.#options.source.get(options);
     for (let attempt = 0; ; attempt++) {

@@ -31,6 +31,8 @@ const sodium = sodiumNative as unknown as SodiumMemory;
  *   secret.dispose();
  * }
  * ```
+ * @throws {SecureBufferDisposedError} from `bytes()`, `capacity()`, `length`, `truncate()` and `equals()` after
+ *   `dispose()`: a bug, which a caller sees as the generic `INTERNAL` 500. Never a GatewayError: no code of its own.
  */
 export class SecureBuffer {
   #buf: Buffer | undefined;
@@ -45,6 +47,8 @@ export class SecureBuffer {
    * Allocates `size` zeroed bytes of secure memory.
    * Sizes of 64 bytes or less are still allocated off-heap: V8 keeps only small *on-heap* typed
    * arrays, and sodium's buffers are external ones, so the size rule of key-hygiene.md §3 does not apply.
+   *
+   * @throws {Error} when `size` is not a whole number in 1..16 MiB (a programming error, see {@link needs}).
    */
   static alloc(size: number): SecureBuffer {
     needs(Number.isInteger(size) && size > 0 && size <= 1 << 24, 'SecureBuffer size must be 1..16 MiB');

@@ -5,15 +5,6 @@ import { secondsUntilNextUtcDay, utcDay } from './utc-day.ts';
 import { is, required, withDefaults } from '../config/options.ts';
 import { defaults as awsClientDefaults } from '../config/aws-clients.ts';
 
-/**
- * The daily counter of paid Didit calls: one DynamoDB item per (stage, UTC day) in a table keyed by `id`
- * with a TTL on `expiration` (the stack reuses the webhook idempotency table; the functions' roles may touch
- * only items whose key starts with `spend-cap#<stage>#`, see infra/serverless/resources.ts).
- *
- * `take()` is ONE conditional UpdateItem: `ADD count 1` if `count < cap` (or the item does not exist yet).
- * DynamoDB applies it atomically, so concurrent callers can never push the count past the cap: the call that
- * would is refused with ConditionalCheckFailed. No read-modify-write, no lock.
- */
 export interface SpendCounterOptions {
   /** Default: a client for `region`, created on first use (the SDK module is loaded only when a cap is set). */
   readonly client?: DynamoDBClient;
@@ -39,6 +30,15 @@ const rules = {
 /** Days an item outlives its day (DynamoDB TTL deletes it lazily; a day of history helps an operator). */
 const KEEP_DAYS = 2;
 
+/**
+ * The daily counter of paid Didit calls: one DynamoDB item per (stage, UTC day) in a table keyed by `id`
+ * with a TTL on `expiration` (the stack reuses the webhook idempotency table; the functions' roles may touch
+ * only items whose key starts with `spend-cap#<stage>#`, see infra/serverless/resources.ts).
+ *
+ * `take()` is ONE conditional UpdateItem: `ADD count 1` if `count < cap` (or the item does not exist yet).
+ * DynamoDB applies it atomically, so concurrent callers can never push the count past the cap: the call that
+ * would is refused with ConditionalCheckFailed. No read-modify-write, no lock.
+ */
 export class SpendCounter {
   readonly cap: number;
   #client: DynamoDBClient | undefined;

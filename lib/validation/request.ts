@@ -33,8 +33,18 @@ export interface StructuredInput {
 }
 
 /**
- * The same checks as {@link validateRequest}, for triggers that carry structured input instead of an
- * HTTP request: SQS messages, EventBridge events, S3 uploads. Throws one {@link ValidationError}.
+ * The same checks as `validateRequest` (lib/adapters/http/validate-request.ts), for triggers that carry
+ * structured input instead of an HTTP request: SQS messages, EventBridge events, S3 uploads. Every issue is
+ * collected first, so the caller learns all of them at once; nothing has been sent to Didit.
+ *
+ * @example
+ * ```ts
+ * const valid = validateStructured(createSession, { body: { vendor_data: 'u-123', workflow_id: workflowId } });
+ * const valid2 = validateStructured(idVerification, { body: manifest.fields, files: { front_image: bytes } });
+ * ```
+ * @throws {ValidationError} VALIDATION_FAILED (400, not retryable) with every {@link FieldIssue}: unknown or
+ *   missing fields, values the operation's schemas refuse, file sizes and types (by magic bytes), a reserved
+ *   key (`__proto__`, `constructor`, `prototype`) at any depth, a body for an operation that takes none.
  */
 export function validateStructured(spec: OperationSpec, source: StructuredInput): ValidRequest {
   const issues: FieldIssue[] = [];

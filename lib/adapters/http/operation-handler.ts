@@ -27,6 +27,30 @@ export interface OperationHandlerOptions {
  * The Lambda handler for one operation of the table: validate, use the sealed key for exactly one
  * Didit call (plus the retries the client deems safe), answer. Everything operation-specific comes
  * from `spec`.
+ *
+ * The handler never rejects: every error is answered by {@link errorResponder} as
+ * `{ error: { code, message, requestId } }` with its status and, for 429/503, `Retry-After`. A 500 reaches
+ * the caller as `INTERNAL`; the precise code is in the log line with that request id. Dependencies are
+ * built on the first invocation, so a configuration error (`ConfigError`) is that invocation's `INTERNAL` 500.
+ *
+ * @example
+ * ```ts
+ * // functions/operation.ts: one function per table entry, named by OPERATION.
+ * export const handler = traced(createOperationHandler(operationNamed(loadOperationName())));
+ *
+ * // A test: the real handler over injected dependencies and a shorter API Gateway budget.
+ * const handler = createOperationHandler(OPERATIONS.retrieveDecision, { dependencies: () => deps, apiGatewayBudgetMs: 2_000 });
+ * ```
+ * @throws {ValidationError} VALIDATION_FAILED (400, with `issues`); also `PayloadTooLargeError`
+ *   PAYLOAD_TOO_LARGE (413) and `UnsupportedMediaTypeError` UNSUPPORTED_MEDIA_TYPE (415): the request,
+ *   refused before anything is counted, decrypted or sent.
+ * @throws {OperationTooSlowForGatewayError} EXCEEDS_GATEWAY_TIMEOUT (504, retryable, `Retry-After`) when an
+ *   operation whose budget exceeds API Gateway's 29 s is cut at {@link API_GATEWAY_BUDGET_MS}; Didit may still
+ *   process it.
+ * @throws {DiditTimeoutError} DIDIT_TIMEOUT (504, retryable) when Didit does not answer in the operation's budget,
+ *   or the invocation reaches its deadline (1 s before Lambda's).
+ * @throws the errors of {@link executeOperation}: SPEND_CAP_REACHED (429), the key's SECRET_* / KMS_* /
+ *   KEY_SHAPE_INVALID, Didit's DIDIT_* / RATE_LIMITED / NOT_FOUND, and the seal step's.
  */
 export function createOperationHandler(spec: OperationSpec, options: OperationHandlerOptions = {}) {
   const dependencies = options.dependencies ?? sharedDependencies;

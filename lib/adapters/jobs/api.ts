@@ -44,6 +44,25 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * the synchronous route's schemas (`validateStructured`): bad input is a 400 and nothing is queued or sent to
  * Didit. Then the job record (status `queued`), then the SQS message `{v, jobId, operation, input}`; answers
  * 202 `{jobId, status, statusUrl}` with `Location`.
+ *
+ * Never rejects: errors are answered by `errorResponder` as `{ error: { code, message, requestId } }` (a 500
+ * as `INTERNAL`, e.g. a missing `JOBS_QUEUE_URL`, a `ConfigError`).
+ *
+ * @example
+ * ```ts
+ * // functions/jobs.ts
+ * export const submitJob = traced(createSubmitJobHandler());
+ * // Caller: POST /v1/jobs/createSession  {"body": {"workflow_id": "…", "vendor_data": "u-123"}}
+ * //      → 202 {"jobId": "…", "status": "queued", "statusUrl": "/v1/jobs/…"}
+ * ```
+ * @throws {UnknownJobOperationError} UNKNOWN_OPERATION (404): no such table entry.
+ * @throws {OperationNotAsyncError} OPERATION_NOT_ASYNC (400): the operation answers a binary document.
+ * @throws {ValidationError} VALIDATION_FAILED (400, with `issues`): the submission or the operation's input;
+ *   `PayloadTooLargeError` PAYLOAD_TOO_LARGE (413) over `maxMessageBytes`; `UnsupportedMediaTypeError`
+ *   UNSUPPORTED_MEDIA_TYPE (415) for a body not sent as `application/json`. Nothing is recorded or queued.
+ * @throws {JobStoreUnavailableError} JOB_STORE_UNAVAILABLE (503, retryable): the job record could not be written.
+ * @throws {JobQueueUnavailableError} JOB_QUEUE_UNAVAILABLE (503, retryable): SQS refused the message; the record is
+ *   removed again (best effort), so the job id is never handed out.
  */
 export function createSubmitJobHandler(options: JobApiOptions = {}) {
   const dependencies = options.dependencies ?? sharedJobDependencies;
@@ -96,6 +115,22 @@ export function createSubmitJobHandler(options: JobApiOptions = {}) {
  * `GET /v1/jobs/{jobId}` (IAM auth): the job's status; once succeeded, its result decrypted (KMS Decrypt of
  * the data key under the `didit-job-result` context, AES-256-GCM bound to the job id). An unknown, malformed
  * or expired id is a 404 alike. Any IAM-authorised caller of the API may read any job whose id it knows.
+ *
+ * Never rejects: errors are answered by `errorResponder` as `{ error: { code, message, requestId } }` (a 500
+ * as `INTERNAL`). A failed job is a 200 with `status: "failed"` and its `error`, not an error answer.
+ *
+ * @example
+ * ```ts
+ * // functions/jobs.ts
+ * export const getJob = traced(createGetJobHandler());
+ * // Caller: GET /v1/jobs/{jobId} → 200 {"jobId": "…", "status": "succeeded", "result": {…}, …}
+ * ```
+ * @throws {JobNotFoundError} NOT_FOUND (404): malformed, unknown or expired id, alike.
+ * @throws {JobStoreUnavailableError} JOB_STORE_UNAVAILABLE (503, retryable): the job table could not be read.
+ * @throws {ResultUnreadableError} RESULT_UNREADABLE (500, answered `INTERNAL`): the stored result fails
+ *   authentication or decoding.
+ * @throws the result key's Decrypt errors (lib/kms/errors.ts): KMS_THROTTLED, KMS_UNAVAILABLE (503, retryable);
+ *   KMS_ACCESS_DENIED, KMS_KEY_UNUSABLE, KMS_INVALID_CIPHERTEXT (500); KMS_BAD_RESPONSE (502).
  */
 export function createGetJobHandler(options: JobApiOptions = {}) {
   const dependencies = options.dependencies ?? sharedJobDependencies;

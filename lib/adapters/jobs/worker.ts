@@ -67,6 +67,29 @@ interface Batch {
  * redelivery sees that marker and, for a non-idempotent (paid) operation, fails the job with
  * `DIDIT_OUTCOME_UNKNOWN` instead of calling again. If only the save fails, the outcome still in memory is
  * written to the job record directly.
+ *
+ * What a message's error becomes (never a rejection of the invocation; see {@link decideFailure}):
+ *  - the job FAILS, with the code in the job record and in `didit.job.completed`: VALIDATION_FAILED,
+ *    SPEND_CAP_REACHED (the caller resubmits after 00:00 UTC), DIDIT_OUTCOME_UNKNOWN, Didit's 4xx codes
+ *    (DIDIT_REJECTED_INPUT, DIDIT_FORBIDDEN, NOT_FOUND), DIDIT_BAD_RESPONSE, RESULT_TOO_LARGE, any error once
+ *    Didit has answered, or `INTERNAL` for a bug;
+ *  - a batch item failure (SQS redelivers, then dead-letters): POISON_MESSAGE, JOB_IN_PROGRESS,
+ *    JOB_STORE_UNAVAILABLE, IDEMPOTENCY_STORE_UNAVAILABLE, SPEND_COUNTER_UNAVAILABLE, EVENT_PUBLISH_FAILED, the
+ *    key's SECRET_* / KMS_* / KEY_SHAPE_INVALID, RATE_LIMITED, DIDIT_UNAVAILABLE, DIDIT_UNAUTHORIZED, and a
+ *    timeout or lost connection of an idempotent operation (or of a request that never left). Each is logged
+ *    with `errorCode` and counted as `JobItemFailure`.
+ *
+ * @example
+ * ```ts
+ * // functions/jobs.ts: the SQS event source of the job queue, with ReportBatchItemFailures.
+ * export const worker = traced(createJobWorker());
+ *
+ * // A test: the real worker over emulator-bound dependencies.
+ * const worker = createJobWorker({ dependencies: () => ({ jobs: createJobDependencies(config, clients), gateway }) });
+ * const { batchItemFailures } = await worker(sqsEvent, context);
+ * ```
+ * @throws {ConfigError} the whole invocation (every message comes back, then dead-letters) when EVENT_BUS_NAME,
+ *   IDEMPOTENCY_TABLE or JOB_RESULT_KMS_KEY_ID is missing: no job is failed for our misconfiguration.
  */
 export function createJobWorker(options: JobWorkerOptions = {}) {
   const dependencies = options.dependencies ?? (() => ({ jobs: sharedJobDependencies(), gateway: sharedDependencies() }));

@@ -87,6 +87,28 @@ const MIDDY_TIMEOUT_EARLY_MS = 1_000;
  * nothing and publishes nothing. If the publish fails after Didit created the session, the record is
  * removed and the retry calls Didit again, which returns the same session (Didit's own dedupe by
  * `vendor_data` and workflow), so a retry never makes a second session either.
+ *
+ * A final failure is not thrown: it is published as `didit.session.creation-failed` with its `errorCode` —
+ * TRIGGER_EVENT_INVALID, VALIDATION_FAILED (with `invalidFields`), SPEND_CAP_REACHED, Didit's 4xx codes — and
+ * the invocation succeeds (`status: "failed"`). An event that is not `user.signup` is ignored.
+ *
+ * @example
+ * ```ts
+ * // functions/signup.ts: target of the rule SIGNUP_EVENT_PATTERN on the application's bus.
+ * export const onSignup = traced(createSignupHandler());
+ *
+ * // A test: the real trigger over emulator-bound dependencies.
+ * const onSignup = createSignupHandler({ dependencies: () => deps });
+ * const event = { id: randomUUID(), source: 'app.users', 'detail-type': 'user.signup', detail: { userId: 'u-123' } };
+ * const result = await onSignup(event as EventBridgeEvent<string, unknown>, context); // { status: 'created', duplicate: false, … }
+ * ```
+ * @throws what a retry can fix, for EventBridge's and Lambda's retry (then the on-failure destination): the key's
+ *   SECRETS_UNAVAILABLE / KMS_* / SECRET_* / KEY_SHAPE_INVALID, SPEND_COUNTER_UNAVAILABLE, TRIGGER_IN_PROGRESS,
+ *   IDEMPOTENCY_STORE_UNAVAILABLE, EVENT_PUBLISH_FAILED, RATE_LIMITED, DIDIT_UNAVAILABLE, DIDIT_UNAUTHORIZED,
+ *   DIDIT_TIMEOUT, DIDIT_NETWORK, DIDIT_BAD_RESPONSE (session creation is idempotent per `vendor_data`, so
+ *   these are retried, never reported), and an answer without `session_id` or `url`.
+ * @throws {SignupDeadlineError} SIGNUP_TIMEOUT (503, retryable) when the invocation reaches its deadline.
+ * @throws {ConfigError} when the function's configuration is invalid (e.g. DEFAULT_WORKFLOW_ID not a UUID).
  */
 export function createSignupHandler(options: SignupHandlerOptions = {}) {
   const dependencies = options.dependencies ?? sharedSignupDependencies;

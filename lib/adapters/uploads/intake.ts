@@ -58,6 +58,29 @@ export interface UploadRecordResult {
  *
  * A fault that a retry can fix (KMS, Secrets Manager, S3, DynamoDB, Didit 429/5xx before processing) is
  * thrown: the objects stay, Lambda's asynchronous retry (then the on-failure destination) runs it again.
+ *
+ * A final failure is not thrown: it is the upload's outcome, published as `didit.upload.completed` with
+ * `status: "failed"` and its `errorCode` — MANIFEST_INVALID, OPERATION_NOT_ALLOWED, VALIDATION_FAILED,
+ * PAYLOAD_TOO_LARGE (see `UploadRejectedError`), SPEND_CAP_REACHED, Didit's 4xx codes, or the code of a
+ * non-idempotent call whose outcome is unknown (DIDIT_TIMEOUT, DIDIT_NETWORK, DIDIT_BAD_RESPONSE, with
+ * `outcomeUnknown`); see lib/runtime/failure-class.ts.
+ *
+ * @example
+ * ```ts
+ * // functions/uploads.ts: S3 ObjectCreated on intake/…/manifest.json.
+ * export const onUpload = traced(createUploadHandler());
+ *
+ * // A test: the real trigger over emulator-bound dependencies.
+ * const onUpload = createUploadHandler({ dependencies: () => createIntakeDependencies(config, clients) });
+ * const { results } = await onUpload(s3Event, context);
+ * ```
+ * @throws the first retryable error of the event's records, after every record has run (the finished ones
+ *   replay their stored outcome on the retry): the key's SECRETS_UNAVAILABLE / KMS_* / SECRET_* /
+ *   KEY_SHAPE_INVALID, SPEND_COUNTER_UNAVAILABLE, TRIGGER_IN_PROGRESS, IDEMPOTENCY_STORE_UNAVAILABLE,
+ *   EVENT_PUBLISH_FAILED, S3's own errors, RATE_LIMITED, DIDIT_UNAVAILABLE, DIDIT_UNAUTHORIZED, and a timeout or
+ *   lost connection of an idempotent operation (or of a request that never left).
+ * @throws {UploadDeadlineError} UPLOAD_TIMEOUT (503, retryable) when the invocation reaches its deadline.
+ * @throws {ConfigError} when the function's configuration is invalid (the invocation fails and is retried).
  */
 export function createUploadHandler(options: UploadHandlerOptions = {}) {
   const dependencies = options.dependencies ?? sharedIntakeDependencies;

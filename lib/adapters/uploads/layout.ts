@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * Where uploads go in the intake bucket and what the manifest says. One upload = one Didit call.
  *
@@ -37,6 +35,8 @@ import { z } from 'zod';
  * it) and binds it into the manifest URL with Content-MD5, so what was validated is what runs; the
  * trigger validates everything again anyway (the bucket may have other writers).
  */
+import { z } from 'zod';
+
 export const INTAKE_PREFIX = 'intake/';
 export const MANIFEST_NAME = 'manifest.json';
 export const MANIFEST_SUFFIX = `/${MANIFEST_NAME}`;

@@ -78,6 +78,10 @@ export interface UploadTicket {
  * files, each field is one of its file fields (once), the declared content type is one its rule allows,
  * the size within its limit, every required file is there, and the text fields pass the operation's schema
  * (through validateStructured, the one validation path; only "file is required" is left to the trigger).
+ *
+ * @throws {ValidationError} VALIDATION_FAILED (400) listing every issue: the request's shape, an operation that
+ *   takes no files, an unknown or repeated file field, a content type or size the rule refuses, a missing
+ *   required file, a text field the operation's schema refuses, a reserved key (`__proto__`, …).
  */
 export function checkUploadRequest(body: unknown): { spec: OperationSpec; request: UploadRequest } {
   // zod drops a `__proto__` key silently; refuse all three names outright, as every other entry point does.
@@ -137,7 +141,11 @@ export function checkUploadRequest(body: unknown): { spec: OperationSpec; reques
   return { spec, request };
 }
 
-/** Presigned PUTs for the files and the manifest of one upload; nothing is written to S3 here. */
+/**
+ * Presigned PUTs for the files and the manifest of one upload; nothing is written to S3 here.
+ *
+ * @throws {PayloadTooLargeError} PAYLOAD_TOO_LARGE (413) when the manifest would exceed `MAX_MANIFEST_BYTES`.
+ */
 export async function presignUpload(deps: PresignDependencies, request: UploadRequest): Promise<UploadTicket> {
   const { config, s3 } = deps;
   const uploadId = deps.newUploadId();
@@ -208,7 +216,27 @@ export interface PresignHandlerOptions {
   readonly dependencies?: () => PresignDependencies;
 }
 
-/** `createUploadUrl`: `POST /v1/uploads` → 201 with an {@link UploadTicket}. */
+/**
+ * `createUploadUrl`: `POST /v1/uploads` → 201 with an {@link UploadTicket}. Signs PUTs with the function's
+ * role; never reads the bucket, never sees the Didit key.
+ *
+ * Never rejects: errors are answered by `errorResponder` as `{ error: { code, message, requestId } }` (a 500
+ * as `INTERNAL`, e.g. a `ConfigError` or a signing failure).
+ *
+ * @example
+ * ```ts
+ * // functions/uploads.ts
+ * export const createUploadUrl = traced(createPresignHandler());
+ * // Caller: POST /v1/uploads
+ * //   {"operation": "idVerification", "callerRef": "order-1234",
+ * //    "files": [{"field": "front_image", "contentType": "image/jpeg", "size": 482113}]}
+ * //   → 201 {uploadId, files: [{field, key, method: "PUT", url, headers}], manifest: {key, url, headers, body}, …}
+ * ```
+ * @throws {ValidationError} VALIDATION_FAILED (400, with `issues`): see {@link checkUploadRequest}.
+ * @throws {UnsupportedMediaTypeError} UNSUPPORTED_MEDIA_TYPE (415): not `application/json`.
+ * @throws {PayloadTooLargeError} PAYLOAD_TOO_LARGE (413): the request body, or the manifest it would make, is
+ *   over its limit.
+ */
 export function createPresignHandler(options: PresignHandlerOptions = {}) {
   const dependencies = options.dependencies ?? sharedPresignDependencies;
   const core = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {

@@ -1,10 +1,11 @@
-import { gatewayError, NamedError } from '../../errors/index.ts';
-
 /**
  * Errors of the webhook receiver. Callers (Didit, or whoever probes the public route) get a status, a code
  * and one generic sentence: never which signature form was tried, what was expected, or the secret's state.
  * The `message` (logs only) names the check that failed, with no body content and no key material.
  */
+import { gatewayError, NamedError } from '../../errors/index.ts';
+
+/** The one sentence every 401 of the receiver answers, whichever check failed. */
 const NOT_AUTHENTICATED = 'The webhook delivery could not be authenticated.';
 
 /** No signature header matched (or none was well formed). */

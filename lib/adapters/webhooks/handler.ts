@@ -66,6 +66,37 @@ export interface WebhookHandlerOptions {
  *     publishes its four signed fields and the decision fetched from Didit (sealed API key, one KMS Decrypt),
  *     never the body's other fields.
  * Failures of DynamoDB or EventBridge answer 5xx so that Didit retries (it retries on 5xx and 404).
+ *
+ * The handler never rejects: every error is answered by `errorResponder` as `{ error: { code, message,
+ * requestId } }` (a 500 as `INTERNAL`), and counted as `WebhookRejected_<code>`. Every 401 carries the same
+ * sentence, whichever check failed; the log line names the check.
+ *
+ * @example
+ * ```ts
+ * // functions/webhook.ts
+ * export const handler = traced(createWebhookHandler());
+ *
+ * // A test: the real receiver over dependencies bound to an emulator and a fixed clock.
+ * const deps = createWebhookDependencies(loadWebhookConfig(env), { dynamodb, eventBridge, secretsManager }, () => fixedNow);
+ * const handler = createWebhookHandler({ dependencies: () => deps });
+ * ```
+ * @throws {WebhookPayloadError} WEBHOOK_PAYLOAD_INVALID (400): empty, not UTF-8 JSON, missing envelope fields, or a
+ *   Simple-only delivery whose `session_id` is not a session id. `PayloadTooLargeError` PAYLOAD_TOO_LARGE (413).
+ * @throws {WebhookTypeError} WEBHOOK_TYPE_UNKNOWN (400): a `webhook_type` this receiver does not handle.
+ * @throws {WebhookTimestampError} WEBHOOK_TIMESTAMP_INVALID (401): `X-Timestamp` missing, malformed, repeated with
+ *   different values or outside the window, or the body's timestamp too old or in the future.
+ * @throws {WebhookSignatureError} WEBHOOK_SIGNATURE_INVALID (401): no signature, a malformed or repeated one, a
+ *   presented form that does not verify, or Simple-only where the stage refuses it.
+ * @throws the webhook secret's errors (see `SealedKey.withKey`): SECRETS_UNAVAILABLE, KMS_THROTTLED,
+ *   KMS_UNAVAILABLE (503); SECRET_NOT_FOUND, SECRET_MALFORMED, KMS_ACCESS_DENIED, KMS_KEY_UNUSABLE,
+ *   KMS_INVALID_CIPHERTEXT, KEY_SHAPE_INVALID (500, answered `INTERNAL`); KMS_BAD_RESPONSE (502).
+ * @throws {WebhookInProgressError} WEBHOOK_IN_PROGRESS (503, `Retry-After: 30`) while another invocation holds the
+ *   same delivery; `IdempotencyStoreUnavailableError` IDEMPOTENCY_STORE_UNAVAILABLE (503) when DynamoDB fails.
+ * @throws {EventPublishError} EVENT_PUBLISH_FAILED (502): EventBridge did not take the event (the dedupe record is
+ *   released, so Didit's retry publishes again).
+ * @throws {WebhookDecisionUnavailableError} WEBHOOK_DECISION_UNAVAILABLE (502): a Simple-only delivery whose decision
+ *   Didit did not give; the API key's own KMS / Secrets Manager errors pass through as above.
+ * @throws {WebhookDeadlineError} WEBHOOK_TIMEOUT (503): the invocation reached its deadline (1 s before Lambda's).
  */
 export function createWebhookHandler(options: WebhookHandlerOptions = {}) {
   const dependencies = options.dependencies ?? sharedWebhookDependencies;

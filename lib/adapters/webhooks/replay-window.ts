@@ -1,11 +1,12 @@
-import { JsonNumber, type JsonTree } from './canonical-json.ts';
-
 /**
  * The freshness checks of a delivery (didit-api.md §6.4): `|now − X-Timestamp| ≤ tolerance`, and — because
  * `X-Signature-V2` and `X-Signature` do not cover that header, so a captured delivery could be replayed
  * with a new one — the body's own timestamp (`timestamp`, else `created_at`) must be no older than the
  * tolerance (and not further ahead than it). Replays inside the window are caught by the dedupe store.
  */
+import { JsonNumber, type JsonTree } from './canonical-json.ts';
+
+/** The window's default half-width, ±5 minutes (`WEBHOOK_TOLERANCE_SECONDS` overrides it, 30..3600). */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
 const UNIX_SECONDS = /^[0-9]{1,12}(?:\.[0-9]{1,9})?$/;
