@@ -14,7 +14,7 @@ export interface ChartInput {
 }
 
 const W = 1100;
-const H = 470;
+const H = 560;
 const COLORS: Record<string, string> = { naive: '#7f7f7f', powertools: '#1f77b4', gateway: '#d62728', kms: '#2ca02c', other: '#9467bd' };
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -55,7 +55,7 @@ function cdfPanel(x0: number, y0: number, w: number, h: number, series: readonly
       out.push(`<text x="${x}" y="${y0 + h + 14}" font-size="10" text-anchor="middle">${v >= 1 ? v : v.toFixed(1)}</text>`);
     }
   }
-  for (const q of [0, 0.5, 0.99, 1]) {
+  for (const q of [0, 0.5, 0.99]) {
     const y = f1(Y(q));
     out.push(`<line x1="${x0}" y1="${y}" x2="${x0 + w}" y2="${y}" stroke="${q === 0.5 || q === 0.99 ? '#ddd' : '#eee'}"/>`);
     out.push(`<text x="${x0 - 4}" y="${y}" font-size="10" text-anchor="end" dominant-baseline="middle">${q === 0.99 ? 'p99' : q === 0.5 ? 'p50' : `${q * 100}%`}</text>`);
@@ -71,7 +71,7 @@ function cdfPanel(x0: number, y0: number, w: number, h: number, series: readonly
     });
     const color = colorOf(s.label);
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5,3"' : ''} points="${pts.join(' ')}"/>`);
-    const ly = y0 + 12 + i * 14;
+    const ly = y0 + h + 46 + i * 14;
     out.push(`<line x1="${x0 + 8}" y1="${ly}" x2="${x0 + 30}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
     out.push(
       `<text x="${x0 + 34}" y="${ly}" font-size="10" dominant-baseline="middle">${esc(s.label)} (p50 ${f1(median(sorted))} ms, n=${sorted.length})</text>`,
@@ -105,9 +105,10 @@ function initPanel(x0: number, y0: number, w: number, h: number, lambda: LambdaB
       const samples = g.perFn[name]!.map((x) => x.initMs).filter(Number.isFinite);
       const m = median(samples);
       const x = x0 + slot * bw;
-      const color = colorOf(name === 'createSession' ? 'gateway' : name);
+      const color = colorOf(name === 'createSession' || !['naive', 'powertools'].includes(name) ? 'gateway' : name);
+      const opacity = name === 'createSession' || name === 'naive' || name === 'powertools' ? 0.6 : 0.3;
       if (Number.isFinite(m)) {
-        out.push(`<rect x="${f1(x + 2)}" y="${f1(Y(m))}" width="${f1(bw - 4)}" height="${f1(y0 + h - Y(m))}" fill="${color}" fill-opacity="0.55"/>`);
+        out.push(`<rect x="${f1(x + 2)}" y="${f1(Y(m))}" width="${f1(bw - 4)}" height="${f1(y0 + h - Y(m))}" fill="${color}" fill-opacity="${opacity}"/>`);
         out.push(`<text x="${f1(x + bw / 2)}" y="${f1(Y(m) - 3)}" font-size="9" text-anchor="middle">${Math.round(m)}</text>`);
       }
       for (const v of samples) out.push(`<circle cx="${f1(x + bw / 2)}" cy="${f1(Y(v))}" r="2" fill="${color}"/>`);
@@ -136,10 +137,10 @@ export function renderChart(input: ChartInput): string {
     const names: Record<string, string> = { naive: 'naive', createSession: 'gateway createSession', kmsDecrypt: 'KMS Decrypt alone' };
     for (const [name, values] of Object.entries(w512.durationsMs)) series.push({ label: `${names[name] ?? name}, 512 MB share`, values, dashed: false });
   }
-  parts.push(`<text x="60" y="46" font-size="12">Warm latency distribution (dashed: in-process, full core; solid: Lambda sandbox at 512 MB, REPORT Duration)</text>`);
+  parts.push(`<text x="60" y="46" font-size="12">Warm latency (dashed: in-process, full core; solid: sandbox, 512 MB share)</text>`);
   parts.push(cdfPanel(60, 56, 500, 360, series));
   if (input.lambda) {
-    parts.push(`<text x="640" y="46" font-size="12">Cold init per memory size (bar: median, dots: samples, interleaved)</text>`);
+    parts.push(`<text x="640" y="46" font-size="12">Cold init per memory size (bar: median; dots: samples)</text>`);
     parts.push(initPanel(640, 56, 440, 360, input.lambda));
   }
   parts.push('</svg>');
