@@ -16,6 +16,7 @@
  * It reports; it asserts nothing.
  */
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { startLambdaSandbox, type LambdaSandbox } from '../infra/local/lambda/sandbox.ts';
 import { functionLogicalId, type PackagedTemplate, type ResourceMap } from '../infra/local/lambda/template.ts';
 import type { Emulator } from '../infra/local/emulator.ts';
@@ -63,6 +64,8 @@ export interface InitSample {
 
 export interface LambdaBenchResult {
   readonly method: string;
+  /** 1-, 5- and 15-minute load averages of the host when the part started and ended (a shared machine). */
+  readonly loadAverage: { start: number[]; end: number[] };
   readonly packages: ReadonlyArray<Omit<PackagedFunction, 'zipFile'> & { zipFile: string }>;
   /** memory size → function → samples (in the order taken). */
   readonly init: Record<string, Record<string, InitSample[]>>;
@@ -126,6 +129,7 @@ function outcome(payload: unknown, functionError: string | undefined): string {
 }
 
 export async function runLambdaBench(o: LambdaBenchOptions): Promise<LambdaBenchResult> {
+  const loadStart = loadavg().map((x) => Math.round(x * 10) / 10);
   const wanted = FUNCTIONS.filter((f) => o.otherKinds || !(OTHER_KINDS as readonly string[]).includes(f.name));
   o.log(`[bench] lambda: packaging ${wanted.length} functions`);
   const packages = await packageFunctions(wanted);
@@ -253,6 +257,7 @@ export async function runLambdaBench(o: LambdaBenchOptions): Promise<LambdaBench
     method:
       "Init = the RIE's INIT REPORT durationMs (runtime process start → first /next: Node boot, aws-lambda-ric, the handler's import), " +
       'a fresh sandbox per sample; warm = the RIE REPORT Duration of back-to-back invocations of one environment, frozen between calls.',
+    loadAverage: { start: loadStart, end: loadavg().map((x) => Math.round(x * 10) / 10) },
     packages,
     init,
     initMedianMs,
@@ -268,7 +273,10 @@ function render(r: LambdaBenchResult, o: LambdaBenchOptions): string[] {
   const kib = (b: number): string => (b / 1024).toFixed(0);
   out.push('');
   out.push(`Lambda sandbox (RIE + aws-lambda-ric, cgroup CPU quota memory/1769 of a core, frozen between calls); packaged zips, ${r.packages[0]?.source ?? ''}`);
-  out.push(`init = the RIE's INIT REPORT (Lambda's Init Duration), median of ${o.initRuns}, samples interleaved gateway, naive, powertools, …`);
+  out.push(
+    `init = the RIE's INIT REPORT (Lambda's Init Duration), median of ${o.initRuns}, samples interleaved gateway, naive, powertools, …; ` +
+      `host load average ${r.loadAverage.start.join(' ')} → ${r.loadAverage.end.join(' ')} (2 cores, shared)`,
+  );
   for (const memory of o.memorySizes) {
     const m = r.initMedianMs[String(memory)] ?? {};
     out.push(

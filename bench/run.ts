@@ -349,7 +349,7 @@ async function main(): Promise<number> {
   try {
     // Effectively no rate limit: the sandbox must not answer 429 to a benchmark.
     sandbox = await startSandbox({ rateLimits: { create: 1_000_000, decision: 1_000_000, other: 1_000_000 } });
-    log(`[bench] sandbox at ${sandbox.url}`);
+    log(`[bench] sandbox at ${sandbox.url}; load average ${loadAtStart.join(' ')}`);
     const t0 = performance.now();
     emulator = await startEmulator({ log });
     const emulatorStartMs = performance.now() - t0;
@@ -530,6 +530,7 @@ async function main(): Promise<number> {
     // Issue 11 goals 1–3 at Lambda's CPU share: the packaged zips in the Lambda sandbox (bench/lambda-bench.ts).
     let lambda: LambdaBenchResult | undefined;
     if (LAMBDA) {
+      const lambdaStarted = performance.now();
       lambda = await runLambdaBench({
         sandbox,
         emulator,
@@ -542,6 +543,7 @@ async function main(): Promise<number> {
         warmup: WARMUP,
         log,
       });
+      log(`[bench] Lambda sandbox part took ${((performance.now() - lambdaStarted) / 1000).toFixed(0)} s`);
     }
     const report = `${render(environment, results)}${renderLimits(limits)}${idle ? `\n\n${idle.lines.join('\n')}` : ''}${lambda ? `\n${lambda.lines.join('\n')}` : ''}`;
     const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results), limits, idle, lambda }, null, 2)}\n`;
