@@ -18,7 +18,7 @@
  * "0" skips it); DIDIT_TEST_EMULATOR=moto|localstack or AWS_ENDPOINT_URL as for the tests.
  * The Lambda-sandbox part (bench/lambda-bench.ts; needs root and cgroup v1 like test:lambda): BENCH_LAMBDA=0
  * skips it; BENCH_INIT_RUNS (cold inits per function and memory size, default 5, 1 under CI=true),
- * BENCH_INIT_MEMORY (default 128,512,1769), BENCH_INIT_OTHERS=0 leaves out the other kinds of function;
+ * BENCH_INIT_MEMORY (default 128,512,1769; 512 under CI=true), BENCH_INIT_OTHERS=0 leaves out the other kinds of function;
  * its warm run at 512 MB uses BENCH_CALLS / BENCH_WARMUP.
  *
  * Usage: node bench/run.ts
@@ -56,7 +56,7 @@ const COLD = positiveInt('BENCH_COLD', 5);
 const LAMBDA = process.env['BENCH_LAMBDA'] !== '0';
 // CI's smoke run keeps the sandbox part to one sample per function and memory size.
 const INIT_RUNS = positiveInt('BENCH_INIT_RUNS', process.env['CI'] === 'true' ? 1 : 5);
-const INIT_MEMORY = (process.env['BENCH_INIT_MEMORY'] || '128,512,1769').split(',').map((x) => {
+const INIT_MEMORY = (process.env['BENCH_INIT_MEMORY'] || (process.env['CI'] === 'true' ? '512' : '128,512,1769')).split(',').map((x) => {
   const mb = Number(x.trim());
   if (!Number.isInteger(mb) || mb < 128 || mb > 10240) throw new Error('BENCH_INIT_MEMORY must list memory sizes in MB (128–10240)');
   return mb;
