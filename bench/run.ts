@@ -16,13 +16,17 @@
  * Env: BENCH_CALLS (measured warm calls, default 200), BENCH_WARMUP (default 20), BENCH_COLD (cold
  * samples per variant, default 5); BENCH_IDLE_SECONDS / BENCH_IDLE_CALLS for the after-idle part (bench/idle.ts;
  * "0" skips it); DIDIT_TEST_EMULATOR=moto|localstack or AWS_ENDPOINT_URL as for the tests.
+ * The Lambda-sandbox part (bench/lambda-bench.ts; needs root and cgroup v1 like test:lambda): BENCH_LAMBDA=0
+ * skips it; BENCH_INIT_RUNS (cold inits per function and memory size, default 5, 1 under CI=true),
+ * BENCH_INIT_MEMORY (default 128,512,1769; 512 under CI=true), BENCH_INIT_OTHERS=0 leaves out the other kinds of function;
+ * its warm run at 512 MB uses BENCH_CALLS / BENCH_WARMUP.
  *
  * Usage: node bench/run.ts
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { arch, cpus, platform, totalmem } from 'node:os';
+import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { startEmulator, type Emulator } from '../infra/local/emulator.ts';
@@ -32,6 +36,8 @@ import { apiEvent } from '../test/support/api-events.ts';
 import { bundleVariant, nativeRuntimeSize, REPO, type BundleInfo, type NativeRuntimeSize } from './bundle.ts';
 import { measureCounterCost, measureTracerBundleShare, measureTracingInit, renderLimits, type Limits } from './limits.ts';
 import { runIdleBench } from './idle.ts';
+import { runLambdaBench, type LambdaBenchResult } from './lambda-bench.ts';
+import { renderChart } from './chart.ts';
 import { median, ms, num, ratio, summarize, table, type Summary } from './stats.ts';
 import type { ChildMessage, Counters, ParentMessage, VariantName } from './warm-child.ts';
 
@@ -47,6 +53,15 @@ const CHILD_TIMEOUT_MS = 120_000;
 const CALLS = positiveInt('BENCH_CALLS', 200);
 const WARMUP = positiveInt('BENCH_WARMUP', 20);
 const COLD = positiveInt('BENCH_COLD', 5);
+const LAMBDA = process.env['BENCH_LAMBDA'] !== '0';
+// CI's smoke run keeps the sandbox part to one sample per function and memory size.
+const INIT_RUNS = positiveInt('BENCH_INIT_RUNS', process.env['CI'] === 'true' ? 1 : 5);
+const INIT_MEMORY = (process.env['BENCH_INIT_MEMORY'] || (process.env['CI'] === 'true' ? '512' : '128,512,1769')).split(',').map((x) => {
+  const mb = Number(x.trim());
+  if (!Number.isInteger(mb) || mb < 128 || mb > 10240) throw new Error('BENCH_INIT_MEMORY must list memory sizes in MB (128–10240)');
+  return mb;
+});
+const INIT_OTHERS = process.env['BENCH_INIT_OTHERS'] !== '0';
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -292,6 +307,7 @@ interface VariantResult {
 
 async function main(): Promise<number> {
   const startedAt = new Date();
+  const loadAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
   const results: Record<VariantName, VariantResult> = {
     naive: { name: 'naive', label: LABELS.naive },
     powertools: { name: 'powertools', label: LABELS.powertools },
@@ -333,7 +349,7 @@ async function main(): Promise<number> {
   try {
     // Effectively no rate limit: the sandbox must not answer 429 to a benchmark.
     sandbox = await startSandbox({ rateLimits: { create: 1_000_000, decision: 1_000_000, other: 1_000_000 } });
-    log(`[bench] sandbox at ${sandbox.url}`);
+    log(`[bench] sandbox at ${sandbox.url}; load average ${loadAtStart.join(' ')}`);
     const t0 = performance.now();
     emulator = await startEmulator({ log });
     const emulatorStartMs = performance.now() - t0;
@@ -502,6 +518,7 @@ async function main(): Promise<number> {
       cpu: cpus()[0]?.model ?? 'unknown',
       cpus: cpus().length,
       memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      loadAverageAtStart: loadAtStart,
       emulator: { kind: emulator.kind, endpoint: emulator.endpoint, startMs: Math.round(emulatorStartMs) },
       sandbox: sandbox.url,
       calls: CALLS,
@@ -510,8 +527,26 @@ async function main(): Promise<number> {
     };
     // After idle (issue 11 goal 4): (c) frozen between calls; BENCH_IDLE_SECONDS=0 skips it.
     const idle = process.env['BENCH_IDLE_SECONDS'] === '0' ? undefined : await runIdleBench({ sandbox, emulator, sealed, stage: STAGE, log });
-    const report = `${render(environment, results)}${renderLimits(limits)}${idle ? `\n\n${idle.lines.join('\n')}` : ''}`;
-    const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results), limits, idle }, null, 2)}\n`;
+    // Issue 11 goals 1–3 at Lambda's CPU share: the packaged zips in the Lambda sandbox (bench/lambda-bench.ts).
+    let lambda: LambdaBenchResult | undefined;
+    if (LAMBDA) {
+      const lambdaStarted = performance.now();
+      lambda = await runLambdaBench({
+        sandbox,
+        emulator,
+        sealed,
+        plaintextSecretArn,
+        memorySizes: INIT_MEMORY,
+        initRuns: INIT_RUNS,
+        otherKinds: INIT_OTHERS,
+        warmCalls: CALLS,
+        warmup: WARMUP,
+        log,
+      });
+      log(`[bench] Lambda sandbox part took ${((performance.now() - lambdaStarted) / 1000).toFixed(0)} s`);
+    }
+    const report = `${render(environment, results)}${renderLimits(limits)}${idle ? `\n\n${idle.lines.join('\n')}` : ''}${lambda ? `\n${lambda.lines.join('\n')}` : ''}`;
+    const json = `${JSON.stringify({ environment, notes: NOTES(environment.emulator.kind), variants: results, ratios: ratios(results), limits, idle, lambda }, null, 2)}\n`;
     // Belt and braces: nothing printed or written may contain the key.
     const keyText = sandbox.apiKey.toString('latin1');
     if (report.includes(keyText) || json.includes(keyText)) throw new Error('refusing to print or write a report that contains the Didit key');
@@ -522,6 +557,9 @@ async function main(): Promise<number> {
     const file = join(outDir, 'latest.json');
     await writeFile(file, json);
     log(`[bench] results written to ${file}`);
+    const chart = join(outDir, 'chart.svg');
+    await writeFile(chart, renderChart({ environment, warm: warmSeries(results), lambda }));
+    log(`[bench] chart written to ${chart}`);
     return broken ? 1 : 0;
   } finally {
     await cleanup();
@@ -694,6 +732,10 @@ function render(env: Record<string, unknown> & { emulator: { kind: string; endpo
   out.push('Notes');
   for (const note of NOTES(env.emulator.kind)) out.push(`- ${note}`);
   return out.join('\n');
+}
+
+function warmSeries(r: Record<VariantName, VariantResult>): Array<{ label: string; latenciesMs: number[] }> {
+  return VARIANTS.map((v) => ({ label: r[v].label, latenciesMs: r[v].warm?.latenciesMs ?? [] }));
 }
 
 function ratios(r: Record<VariantName, VariantResult>): Array<{ metric: string; vsNaive: string; vsPowertools: string }> {
