@@ -19,6 +19,12 @@ import { canonicalForms } from '../../lib/webhooks/canonical-json.ts';
 import { apiEvent } from '../support/api-events.ts';
 
 export type SignerForm = 'v2' | 'v2-timestamped' | 'v2-ascii' | 'v1' | 'simple';
+/** Every form the receiver accepts (README "Webhook receiver"). */
+export const SIGNER_FORMS: readonly SignerForm[] = ['v2', 'v2-timestamped', 'v2-ascii', 'v1', 'simple'];
+
+export function isSignerForm(value: unknown): value is SignerForm {
+  return typeof value === 'string' && (SIGNER_FORMS as readonly string[]).includes(value);
+}
 
 export interface SignOptions {
   readonly secret: Uint8Array;
