@@ -81,6 +81,11 @@ export interface LocalGatewayOptions {
   readonly log: (line: string) => void;
   /** serverless-offline's output lines. */
   readonly offlineLog?: (line: string) => void;
+  /**
+   * Delete the stack's resources on stop. Default: only on an external emulator (a started one takes its
+   * state with it); tests sharing one emulator set it.
+   */
+  readonly teardownStack?: boolean;
   /** Waits between the sandbox's webhook retries (Didit's are minutes); default the sandbox's. */
   readonly webhookRetryDelaysMs?: readonly number[];
 }
@@ -125,7 +130,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions): Promise<Loca
       dynamodbEndpoint: opts.dynamodbEndpoint,
     });
     // The emulator's state goes with it, except for an external one: clean up there.
-    if (em.kind === 'external') stops.push(['the stack on the emulator', () => stack.teardown()]);
+    if (opts.teardownStack ?? em.kind === 'external') stops.push(['the stack on the emulator', () => stack.teardown()]);
     log(`[start] stack created on the emulator: key sealed with KMS into ${stack.sealed.secretId}, webhook secret sealed beside it`);
 
     const refs = stack.resources.refs;

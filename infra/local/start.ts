@@ -64,7 +64,13 @@ const UPLOAD_PUTS =
   `put=lambda p,d: subprocess.run(["curl","-sS","-o","/dev/null","-w",p["method"]+" %{http_code}\\n","-X",p["method"],*[a for k,v in p["headers"].items() for a in ("-H",k+": "+v)],"--data-binary",d,p["url"]],check=True); ` +
   `[put(f,"@/tmp/didit-front.jpg") for f in t["files"]]; put(t["manifest"],t["manifest"]["body"])' "$TICKET"`;
 
-export function banner(gw: LocalGateway, em: Emulator): string {
+/** One path a newcomer can try: prose lines, and the commands to paste (in order, in one bash). */
+export interface BannerPath {
+  readonly key: 'operation' | 'webhooks' | 'jobs' | 'uploads' | 'signup' | 'events';
+  readonly lines: ReadonlyArray<string | { readonly cmd: string }>;
+}
+
+export function bannerPaths(gw: LocalGateway, em: Emulator): BannerPath[] {
   const api = gw.offline.url;
   const workflowId = randomUUID();
   const json = (body: unknown): string => sq(JSON.stringify(body));
@@ -78,7 +84,7 @@ export function banner(gw: LocalGateway, em: Emulator): string {
   const putEvents = {
     Entries: [{ EventBusName: gw.stack.signupBus, Source: 'app.users', DetailType: 'user.signup', Detail: signupDetail }],
   };
-  const front = `printf '\\377\\330\\377\\340' > /tmp/didit-front.jpg && head -c 4096 /dev/zero >> /tmp/didit-front.jpg`;
+  const { accessKeyId, secretAccessKey } = em.credentials;
   const ticket = post('/v1/uploads', {
     operation: 'idVerification',
     callerRef: 'demo-upload',
@@ -86,42 +92,76 @@ export function banner(gw: LocalGateway, em: Emulator): string {
     fields: { minimum_age: 18 },
   });
   return [
+    {
+      key: 'operation',
+      lines: [
+        '1. An operation (POST /v1/sessions), then its decision:',
+        { cmd: `SESSION_ID=$(${create} | sed -E 's/.*"session_id":"([^"]+)".*/\\1/'); echo "$SESSION_ID"` },
+        { cmd: `curl -sS "${api}/v1/sessions/$SESSION_ID/decision"; echo` },
+      ],
+    },
+    {
+      key: 'webhooks',
+      lines: [
+        '2. Webhooks: finish that session on the Didit sandbox; it sends a signed status.updated to',
+        '   POST /v1/webhooks/didit, which publishes didit.session.status-updated ([didit] and [events] lines):',
+        { cmd: `${sandboxStatus('Approved')}; echo` },
+        '   Other signature forms: add "signatures":[…] (any of v2, v2-timestamped, v2-ascii, v2-ascii-timestamped, v1, simple), e.g.',
+        { cmd: `${sandboxStatus('In Review', { signatures: ['simple'] })}; echo` },
+        "   A reviewer's change through the gateway (PATCH → Didit update-status → webhook):",
+        { cmd: `curl -sS -X PATCH "${api}/v1/sessions/$SESSION_ID/status" -H 'content-type: application/json' -d '{"new_status":"Declined"}'; echo` },
+      ],
+    },
+    {
+      key: 'jobs',
+      lines: [
+        '3. A job (queue → jobWorker), then its result:',
+        {
+          cmd: `JOB_ID=$(${post('/v1/jobs/amlScreening', { body: { full_name: 'Jane Doe', nationality: 'ES' } })} | sed -E 's/.*"jobId":"([^"]+)".*/\\1/'); echo "$JOB_ID"`,
+        },
+        { cmd: `curl -sS "${api}/v1/jobs/$JOB_ID"; echo` },
+      ],
+    },
+    {
+      key: 'uploads',
+      lines: [
+        '4. An upload (presigned PUTs; the manifest under intake/ notifies the queue → onUpload):',
+        { cmd: `printf '\\377\\330\\377\\340' > /tmp/didit-front.jpg && head -c 4096 /dev/zero >> /tmp/didit-front.jpg` },
+        { cmd: `TICKET=$(${ticket}); echo "$TICKET"` },
+        { cmd: UPLOAD_PUTS },
+      ],
+    },
+    {
+      key: 'signup',
+      lines: [
+        `5. A user.signup event on the application bus ${gw.stack.signupBus} (rule → queue → onSignup → a Didit session):`,
+        {
+          cmd:
+            `curl -sS ${sq(`${em.endpoint}/`)} --aws-sigv4 ${sq(`aws:amz:${em.region}:events`)} --user ${sq(`${accessKeyId}:${secretAccessKey}`)} ` +
+            `-H 'content-type: application/x-amz-json-1.1' -H 'x-amz-target: AWSEvents.PutEvents' -d ${json(putEvents)}; echo`,
+        },
+      ],
+    },
+    {
+      key: 'events',
+      lines: ['6. What was published:', { cmd: `curl -sS ${sq(gw.outbox.url)}` }],
+    },
+  ];
+}
+
+export function banner(gw: LocalGateway, em: Emulator): string {
+  const paths = bannerPaths(gw, em).flatMap((p) => [...p.lines.map((l) => (typeof l === 'string' ? l : `  ${l.cmd}`)), '']);
+  return [
     '',
     `didit-kms-gateway is running offline (stage ${LOCAL_STAGE})`,
-    `  API          ${api}`,
+    `  API          ${gw.offline.url}`,
     `  Events       ${gw.outbox.url}  (every published event; each is also printed below as [events] …)`,
     `  AWS emulator ${em.kind} at ${em.endpoint} (region ${em.region})`,
     `  Didit        sandbox at ${gw.sandbox.url} (a fake; nothing leaves this machine), CA ${gw.sandbox.caFile}`,
     `  Sealed       ${gw.stack.sealed.secretId} under ${gw.stack.sealed.kmsKeyArn}, and the webhook secret (neither is ever shown)`,
     '  IAM auth is not emulated offline: requests need no SigV4 signature.',
     '',
-    '1. An operation (POST /v1/sessions), then its decision:',
-    `  SESSION_ID=$(${create} | sed -E 's/.*"session_id":"([^"]+)".*/\\1/'); echo $SESSION_ID`,
-    `  curl -sS "${api}/v1/sessions/$SESSION_ID/decision"`,
-    '',
-    '2. Webhooks: finish that session on the Didit sandbox; it sends a signed status.updated to',
-    `   POST /v1/webhooks/didit, which publishes didit.session.status-updated ([didit] and [events] lines):`,
-    `  ${sandboxStatus('Approved')}`,
-    '   Other signature forms: add "signatures":["simple"] (any of v2, v2-timestamped, v2-ascii, v1, simple), e.g.',
-    `  ${sandboxStatus('In Review', { signatures: ['simple'] })}`,
-    '   A reviewer\'s change through the gateway (PATCH → Didit update-status → webhook):',
-    `  curl -sS -X PATCH "${api}/v1/sessions/$SESSION_ID/status" -H 'content-type: application/json' -d '{"new_status":"Declined"}'`,
-    '',
-    '3. A job (queue → jobWorker), then its result:',
-    `  JOB_ID=$(${post('/v1/jobs/amlScreening', { body: { full_name: 'Jane Doe', nationality: 'ES' } })} | sed -E 's/.*"jobId":"([^"]+)".*/\\1/'); echo $JOB_ID`,
-    `  curl -sS "${api}/v1/jobs/$JOB_ID"`,
-    '',
-    '4. An upload (presigned PUTs; the manifest under intake/ notifies the queue → onUpload):',
-    `  ${front}`,
-    `  TICKET=$(${ticket}); echo "$TICKET"`,
-    `  ${UPLOAD_PUTS}`,
-    '',
-    `5. A user.signup event on the application bus ${gw.stack.signupBus} (rule → queue → onSignup → a Didit session):`,
-    `  curl -sS ${sq(`${em.endpoint}/`)} --aws-sigv4 ${sq(`aws:amz:${em.region}:events`)} --user test:test -H 'content-type: application/x-amz-json-1.1' -H 'x-amz-target: AWSEvents.PutEvents' -d ${json(putEvents)}`,
-    '',
-    '6. What was published:',
-    `  curl -sS ${sq(gw.outbox.url)}`,
-    '',
+    ...paths,
     'Press Ctrl-C to stop (offline, event sources, sandbox and emulator).',
     '',
   ].join('\n');
