@@ -70,7 +70,7 @@ export interface LocalGatewayOptions {
   readonly dynamodbEndpoint: string;
   readonly template: PackagedTemplate;
   /** The demo Didit key: the sandbox accepts it, the emulator seals it. Copied; the caller zeroes it. */
-  readonly apiKey: Uint8Array;
+  readonly apiKey: Buffer;
   /** The webhook destination's signing secret: the sandbox signs with it, the emulator seals it. Copied. */
   readonly webhookSecret: Uint8Array;
   readonly httpPort?: number;
@@ -118,7 +118,8 @@ export async function startLocalGateway(opts: LocalGatewayOptions): Promise<Loca
   const sqs = new SQSClient({ endpoint: em.endpoint, region: em.region, credentials: { ...em.credentials }, maxAttempts: 3 });
   stops.push(['SQS client', async () => sqs.destroy()]);
   try {
-    const sandbox = await startSandbox({ apiKey: Buffer.from(opts.apiKey), control: true });
+    // The sandbox keeps its own copy (it is the "Didit" that accepts the key); no other copy is made here.
+    const sandbox = await startSandbox({ apiKey: opts.apiKey, control: true });
     stops.push(['Didit sandbox', () => sandbox.close()]);
     log(`[start] Didit sandbox at ${sandbox.url}`);
 
