@@ -86,6 +86,11 @@ export interface LocalGatewayOptions {
    * state with it); tests sharing one emulator set it.
    */
   readonly teardownStack?: boolean;
+  /**
+   * Test-only: a shorter visibility timeout for the jobs queue than the template's 540 s, so a redelivery and
+   * the redrive to the DLQ happen within a test (stack.ts's option of the same name).
+   */
+  readonly jobsVisibilityTimeoutSeconds?: number;
   /** Waits between the sandbox's webhook retries (Didit's are minutes); default the sandbox's. */
   readonly webhookRetryDelaysMs?: readonly number[];
 }
@@ -129,6 +134,7 @@ export async function startLocalGateway(opts: LocalGatewayOptions): Promise<Loca
       apiKey: opts.apiKey,
       webhookSecret: opts.webhookSecret,
       dynamodbEndpoint: opts.dynamodbEndpoint,
+      ...(opts.jobsVisibilityTimeoutSeconds !== undefined ? { jobsVisibilityTimeoutSeconds: opts.jobsVisibilityTimeoutSeconds } : {}),
     });
     // The emulator's state goes with it, except for an external one: clean up there.
     if (opts.teardownStack ?? em.kind === 'external') stops.push(['the stack on the emulator', () => stack.teardown()]);

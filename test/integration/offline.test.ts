@@ -1,8 +1,10 @@
+import { ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_STAGE, packageLocalTemplate, startLocalGateway, type LocalGateway } from '../../infra/local/local-gateway.ts';
+import { readFunction, readSqsMapping, type PackagedTemplate } from '../../infra/local/lambda/template.ts';
 import type { PublishedEvent } from '../../infra/local/outbox.ts';
 import { bannerPaths, type BannerPath } from '../../infra/local/start.ts';
 import { SIGNER_FORMS, type SignerForm } from '../sandbox/webhook-signer.ts';
@@ -21,9 +23,12 @@ let gw: LocalGateway | undefined;
 const offlineOutput: string[] = [];
 const startLog: string[] = [];
 let webhookSecretText = '';
+let template: PackagedTemplate | undefined;
+// The template's 540 s would keep a failed job message invisible for nine minutes; everything else is the template's.
+const JOBS_VISIBILITY_TIMEOUT_SECONDS = 4;
 
 beforeAll(async () => {
-  const template = await packageLocalTemplate();
+  template = await packageLocalTemplate();
   const apiKey = Buffer.from(randomBytes(30).toString('base64url'), 'latin1');
   const webhookSecret = Buffer.from(randomBytes(32).toString('base64url'), 'latin1');
   webhookSecretText = webhookSecret.toString('latin1'); // only to prove below that nothing printed it
@@ -34,6 +39,7 @@ beforeAll(async () => {
     apiKey,
     webhookSecret,
     teardownStack: true,
+    jobsVisibilityTimeoutSeconds: JOBS_VISIBILITY_TIMEOUT_SECONDS,
     log: (line) => startLog.push(line),
     offlineLog: (line) => offlineOutput.push(line),
   });
@@ -214,6 +220,31 @@ describe("the sandbox's webhooks in every signature form the receiver accepts", 
       expect(delivery?.answers).toEqual([200]);
     }, PATH_TIMEOUT);
   }
+});
+
+describe('the jobs queue as the template configures it', () => {
+  it('a poison message: a batch item failure on every receive, then the emulator redrives it alone to the jobs DLQ', async () => {
+    const mapping = readSqsMapping(template!, readFunction(template!, 'jobWorker'));
+    const maxReceiveCount = mapping.queue.redrive?.maxReceiveCount;
+    expect(maxReceiveCount).toBeGreaterThan(1);
+    const { jobs, jobsDlq } = g().stack.queues;
+    // A job message without a job record: the worker reports it as failed (ReportBatchItemFailures).
+    const poison = JSON.stringify({ v: 1, jobId: randomUUID(), operation: 'amlScreening', input: { body: { full_name: 'Nobody' } } });
+    const sent = await g().sqs.send(new SendMessageCommand({ QueueUrl: jobs.url, MessageBody: poison }));
+    let dead: Message | undefined;
+    while (dead === undefined) {
+      const out = await g().sqs.send(new ReceiveMessageCommand({ QueueUrl: jobsDlq.url, WaitTimeSeconds: 20, MessageSystemAttributeNames: ['All'] }));
+      dead = out.Messages?.find((m) => m.MessageId === sent.MessageId);
+    }
+    expect(dead.Body).toBe(poison);
+    const tries = g().sources.batches.filter((b) => b.messageIds.includes(sent.MessageId!));
+    expect(tries).toHaveLength(maxReceiveCount!);
+    for (const t of tries) {
+      expect(t.deleted).toEqual([]);
+      expect(t.result.payload).toEqual({ batchItemFailures: [{ itemIdentifier: sent.MessageId }] });
+    }
+    expect(g().sandbox.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(1); // the earlier job only: nothing paid for the poison
+  }, PATH_TIMEOUT);
 });
 
 describe('secrets', () => {
