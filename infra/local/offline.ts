@@ -31,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SLS_BIN = join(REPO_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
+export const SLS_BIN = join(REPO_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
 const WATCHDOG = join(REPO_ROOT, 'infra', 'local', 'offline-watchdog.ts');
 
 /** Variables the gateway reads (lib/runtime/config.ts): taken only from `opts.env`, never inherited. */
@@ -43,11 +43,16 @@ const CONFIG_VARIABLES = new Set([
   'DIDIT_BASE_URL',
   'DIDIT_CA_FILE',
   'CIPHERTEXT_TTL_SECONDS',
-  // serverless.yml's `local` params of the job and upload functions.
+  // serverless.yml's `local` params of the webhook, job, upload and trigger functions.
+  'WEBHOOK_SECRET_SECRET_ID',
+  'IDEMPOTENCY_TABLE',
+  'EVENT_BUS_NAME',
   'JOBS_TABLE',
   'JOBS_QUEUE_URL',
   'UPLOAD_BUCKET',
   'UPLOAD_KMS_KEY_ID',
+  'DAILY_PAID_CALL_CAP',
+  'SPEND_CAP_TABLE',
   'OFFLINE_HTTP_PORT',
   'OFFLINE_LAMBDA_PORT',
   'DIDIT_ESBUILD_WORK_FOLDER',
@@ -103,6 +108,23 @@ export async function startOffline(opts: StartOfflineOptions): Promise<Offline> 
 
 class PortInUseError extends Error {}
 
+/**
+ * The environment of an `sls` child: this process's, without inherited `AWS_*` variables and the
+ * gateway's config variables (a developer's real AWS credentials or stage settings never reach it), plus
+ * `extra`.
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('AWS_') || CONFIG_VARIABLES.has(name)) continue;
+    env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) {
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 async function launch(opts: StartOfflineOptions, httpPort: number, lambdaPort: number): Promise<Offline> {
   const stage = opts.stage ?? 'local';
   const log = opts.log ?? (() => {});
@@ -112,14 +134,7 @@ async function launch(opts: StartOfflineOptions, httpPort: number, lambdaPort: n
   const workFolder = join('.cache', 'offline', `${process.pid}-${randomBytes(4).toString('hex')}`);
   const removeWorkFolder = (): void => rmSync(join(REPO_ROOT, workFolder), { recursive: true, force: true });
 
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('AWS_') || CONFIG_VARIABLES.has(name)) continue;
-    env[name] = value;
-  }
-  for (const [name, value] of Object.entries(opts.env)) {
-    if (value !== undefined) env[name] = value;
-  }
+  const env = childEnv(opts.env);
   Object.assign(env, {
     STAGE: stage,
     DIDIT_OFFLINE_PARENT_PID: String(process.pid),

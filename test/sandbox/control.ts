@@ -1,14 +1,17 @@
 /**
- * `/__sandbox/` control routes for a sandbox running in another process (`main.ts`): inject faults,
- * reset, read what was received. No x-api-key: they exist only when the sandbox was started with
+ * `/__sandbox/` control routes for a sandbox running in another process (`main.ts`, `npm start`): inject
+ * faults, reset, read what was received, move a session to another status (`POST
+ * /__sandbox/sessions/{id}/status` `{"status": "Approved", "signatures": ["v2", "simple"]}`, which sends
+ * its webhook when a target is configured). No x-api-key: they exist only when the sandbox was started with
  * `control: true`, and they are never recorded as Didit traffic.
  */
 import { parseFaultRule } from './faults.ts';
 import type { Reply } from './reply.ts';
 import { NOT_FOUND, detailReply, jsonReply } from './reply.ts';
 import type { ParsedBody } from './request-body.ts';
-import type { FaultRule, RecordedRequest, SessionStatus } from './types.ts';
+import type { FaultRule, RecordedRequest, SessionStatus, SignerForm } from './types.ts';
 import { SESSION_STATUSES, isSessionStatus } from './types.ts';
+import { SIGNER_FORMS, isSignerForm } from './webhook-signer.ts';
 
 export const CONTROL_PREFIX = '/__sandbox/';
 
@@ -20,7 +23,7 @@ export interface ControlTarget {
   connections(): number;
   tlsHandshakes(): number;
   tlsResumedHandshakes(): number;
-  setSessionStatus(sessionId: string, status: SessionStatus): void;
+  setSessionStatus(sessionId: string, status: SessionStatus, options?: { signatures?: readonly SignerForm[] }): void;
 }
 
 export function handleControl(method: string, path: string, body: ParsedBody, target: ControlTarget): Reply {
@@ -54,12 +57,18 @@ export function handleControl(method: string, path: string, body: ParsedBody, ta
 
   const statusRoute = /^\/__sandbox\/sessions\/([^/]+)\/status$/.exec(path);
   if (statusRoute !== null && method === 'POST') {
-    const status: unknown = typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['status'] : undefined;
+    const fields = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+    const status = fields['status'];
     if (!isSessionStatus(status)) {
       return detailReply(400, `status must be one of: ${SESSION_STATUSES.join(', ')}`);
     }
+    // Optional: the signature headers of the webhook this change sends (default: the target's, all three).
+    const signatures = fields['signatures'];
+    if (signatures !== undefined && (!Array.isArray(signatures) || signatures.length === 0 || !signatures.every(isSignerForm))) {
+      return detailReply(400, `signatures must be a non-empty list of: ${SIGNER_FORMS.join(', ')}`);
+    }
     try {
-      target.setSessionStatus(statusRoute[1] ?? '', status);
+      target.setSessionStatus(statusRoute[1] ?? '', status, signatures === undefined ? undefined : { signatures });
     } catch {
       return NOT_FOUND;
     }

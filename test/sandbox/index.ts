@@ -28,7 +28,8 @@ import { createFaultQueue } from './faults.ts';
 import { createRequestHandler } from './handler.ts';
 import { DEFAULT_RATE_LIMITS, createRateLimiter } from './rate-limit.ts';
 import { createSessionStore } from './sessions.ts';
-import type { CountFilter, RecordedRequest, Sandbox, SandboxOptions } from './types.ts';
+import type { CountFilter, RecordedRequest, Sandbox, SandboxOptions, SignerForm } from './types.ts';
+import { createWebhookSender } from './webhook-sender.ts';
 
 export type {
   CountFilter,
@@ -40,6 +41,9 @@ export type {
   Sandbox,
   SandboxOptions,
   SessionStatus,
+  SignerForm,
+  WebhookDelivery,
+  WebhookTarget,
 } from './types.ts';
 export { SESSION_STATUSES, isSessionStatus } from './types.ts';
 
@@ -57,7 +61,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   const received: RecordedRequest[] = [];
   const faults = createFaultQueue();
-  const sessions = createSessionStore();
+  // Outgoing webhooks: every status change of a stored session, signed as the pending change asks (the
+  // control route can name the signature forms) or as the target says.
+  const webhooks = createWebhookSender();
+  if (opts.webhooks !== undefined) webhooks.configure(opts.webhooks);
+  let pendingForms: readonly SignerForm[] | undefined;
+  const sessions = createSessionStore((session) => {
+    webhooks.statusChanged(session, pendingForms);
+  });
   const areas = new Map<string, unknown>();
   const rateLimiter = createRateLimiter({
     decision: opts.rateLimits?.decision ?? DEFAULT_RATE_LIMITS.decision,
@@ -150,8 +161,20 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       // and residue scans need the key bytes after the sandbox is gone.
       acceptedKey = Buffer.from(key);
     },
-    setSessionStatus(sessionId, status) {
-      sessions.setStatus(sessionId, status);
+    setSessionStatus(sessionId, status, options) {
+      pendingForms = options?.signatures;
+      try {
+        sessions.setStatus(sessionId, status);
+      } finally {
+        pendingForms = undefined;
+      }
+    },
+    sendWebhooksTo(target) {
+      webhooks.configure(target);
+    },
+    webhookDeliveries: webhooks.deliveries,
+    onWebhookAttempt(listener) {
+      webhooks.onAttempt(listener);
     },
     connections: () => connectionCount,
     tlsHandshakes: () => handshakeCount,
@@ -168,6 +191,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       if (closed) return;
       closed = true;
       for (const finish of [...pendingSleeps]) finish();
+      await webhooks.close();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       for (const socket of sockets.values()) socket.destroy();

@@ -91,7 +91,16 @@ export interface SessionStore {
   clear(): void;
 }
 
-export function createSessionStore(): SessionStore {
+/**
+ * Told after a stored session's status changed (update-status, a review, the control route): where the
+ * sandbox's webhook sender (webhook-sender.ts) hooks in, as Didit sends `status.updated` on each change.
+ */
+export type StatusChangeListener = (session: StoredSession, previous: SessionStatus) => void;
+
+export function createSessionStore(onStatusChange?: StatusChangeListener): SessionStore {
+  const changed = (session: StoredSession, previous: SessionStatus): void => {
+    if (session.status !== previous) onStatusChange?.(session, previous);
+  };
   const sessions = new Map<string, StoredSession>();
   /** Share token → shared session id. */
   const shares = new Map<string, string>();
@@ -178,7 +187,9 @@ export function createSessionStore(): SessionStore {
       if (!isSessionStatus(status)) throw new RangeError(`unknown session status: ${String(status)}`);
       const session = live(sessionId);
       if (session === undefined) throw new RangeError(`no sandbox session ${sessionId}`);
+      const previous = session.status;
       session.status = status;
+      changed(session, previous);
     },
     softDelete(sessionId) {
       const session = live(sessionId);
@@ -200,7 +211,9 @@ export function createSessionStore(): SessionStore {
     addReview(session, action, newStatus, note) {
       const entry: ReviewEntry = { id: randomUUID(), action, oldStatus: session.status, newStatus, note, createdAt: new Date() };
       session.reviews.push(entry);
+      const previous = session.status;
       session.status = newStatus;
+      changed(session, previous);
       return entry;
     },
     share(session) {

@@ -3,6 +3,11 @@
  *
  * Kept apart from the server code so a test can import the types without pulling in `node:https`.
  */
+import type { WebhookDelivery, WebhookTarget } from './webhook-sender.ts';
+import type { SignerForm } from './webhook-signer.ts';
+
+export type { WebhookDelivery, WebhookTarget } from './webhook-sender.ts';
+export type { SignerForm } from './webhook-signer.ts';
 
 /** Exact, case-sensitive session status strings of Didit v3 (didit-api.md §7.2). */
 export type SessionStatus =
@@ -55,6 +60,8 @@ export interface SandboxOptions {
   rateLimits?: Partial<RateLimits>;
   /** Idle keep-alive connections are closed after this long (default 120 s, as Didit's API servers). */
   keepAliveTimeoutMs?: number;
+  /** Send signed `status.updated` webhooks on session status changes (also settable later: `sendWebhooksTo`). */
+  webhooks?: WebhookTarget;
 }
 
 export interface RecordedFile {
@@ -120,8 +127,17 @@ export interface Sandbox {
   reset(): void;
   /** Switch the accepted key (rotation tests); the old key then gets 401. */
   acceptKey(key: Buffer): void;
-  /** Move a stored session to another status (what a user or reviewer would do on Didit's side). */
-  setSessionStatus(sessionId: string, status: SessionStatus): void;
+  /**
+   * Move a stored session to another status (what a user or reviewer would do on Didit's side). With a
+   * webhook target, a delivery follows, signed with `signatures` when given.
+   */
+  setSessionStatus(sessionId: string, status: SessionStatus, options?: { signatures?: readonly SignerForm[] }): void;
+  /** Where (and with which secret) to send webhooks from now on; `undefined` stops sending. */
+  sendWebhooksTo(target: WebhookTarget | undefined): void;
+  /** Every webhook delivery so far (status changes while a target was set), with the receiver's answers. */
+  readonly webhookDeliveries: readonly WebhookDelivery[];
+  /** Called after each delivery attempt. */
+  onWebhookAttempt(listener: (delivery: WebhookDelivery) => void): void;
   /** Total TCP connections accepted so far. */
   connections(): number;
   /** Completed TLS handshakes ('secureConnection' events). */

@@ -1,7 +1,7 @@
 /**
  * Signs webhook deliveries the way Didit does (didit-api.md §6.4), for tests of the receiver:
  * `X-Timestamp`, `X-Signature` (raw body), `X-Signature-V2` (canonical JSON; or the timestamp-prefixed and
- * ASCII-escaped [?] variants) and `X-Signature-Simple` (`{timestamp}:{session_id}:{status}:{webhook_type}`).
+ * ASCII-escaped [?] variants, and both at once) and `X-Signature-Simple` (`{timestamp}:{session_id}:{status}:{webhook_type}`).
  *
  * The canonical JSON comes from lib/adapters/webhooks/canonical-json.ts, which the unit tests check against Python's
  * own output and against signatures made by Python (webhook-canonical-vectors.json).
@@ -18,7 +18,13 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { canonicalForms } from '../../lib/adapters/webhooks/canonical-json.ts';
 import { apiEvent } from '../support/api-events.ts';
 
-export type SignerForm = 'v2' | 'v2-timestamped' | 'v2-ascii' | 'v1' | 'simple';
+export type SignerForm = 'v2' | 'v2-timestamped' | 'v2-ascii' | 'v2-ascii-timestamped' | 'v1' | 'simple';
+/** Every form the receiver accepts (lib/webhooks/signatures.ts; `v1` is its `v1-raw`). */
+export const SIGNER_FORMS: readonly SignerForm[] = ['v2', 'v2-timestamped', 'v2-ascii', 'v2-ascii-timestamped', 'v1', 'simple'];
+
+export function isSignerForm(value: unknown): value is SignerForm {
+  return typeof value === 'string' && (SIGNER_FORMS as readonly string[]).includes(value);
+}
 
 export interface SignOptions {
   readonly secret: Uint8Array;
@@ -72,6 +78,9 @@ export function signDelivery(options: SignOptions): SignedDelivery {
         break;
       case 'v2-ascii':
         headers['X-Signature-V2'] = hmacHex(options.secret, canonical.ascii);
+        break;
+      case 'v2-ascii-timestamped':
+        headers['X-Signature-V2'] = hmacHex(options.secret, `${timestamp}:${canonical.ascii}`);
         break;
       case 'v1':
         headers['X-Signature'] = hmacHex(options.secret, Buffer.from(body, 'utf8'));
