@@ -39,7 +39,7 @@ const PARTS: Array<{ name: string; what: string; source: string }> = [
   { name: 'empty', what: 'an empty bundle (Node boot is not in these figures: import time only)', source: 'export const x = 1;' },
   { name: 'zod', what: 'zod (the package alone)', source: "export * as part from 'zod';" },
   { name: 'table', what: 'the operations table: 36 entries with their zod schemas (lib/operations/table.ts)', source: "export * as part from './lib/operations/table.ts';" },
-  { name: 'validate', what: 'request validation incl. busboy (lib/http/validate-request.ts)', source: "export * as part from './lib/http/validate-request.ts';" },
+  { name: 'validate', what: 'request validation incl. busboy (lib/adapters/http/validate-request.ts)', source: "export * as part from './lib/adapters/http/validate-request.ts';" },
   { name: 'busboy', what: 'busboy (multipart parser) alone', source: "export * as part from 'busboy';" },
   { name: 'kms', what: 'the secure KMS client (@aws-sdk/client-kms + our handler, lib/kms/client.ts)', source: "export * as part from './lib/kms/client.ts';" },
   { name: 'secrets', what: '@aws-sdk/client-secrets-manager', source: "export * as part from '@aws-sdk/client-secrets-manager';" },

@@ -19,7 +19,7 @@ import { canonicalForms } from '../../lib/adapters/webhooks/canonical-json.ts';
 import { apiEvent } from '../support/api-events.ts';
 
 export type SignerForm = 'v2' | 'v2-timestamped' | 'v2-ascii' | 'v2-ascii-timestamped' | 'v1' | 'simple';
-/** Every form the receiver accepts (lib/webhooks/signatures.ts; `v1` is its `v1-raw`). */
+/** Every form the receiver accepts (lib/adapters/webhooks/signatures.ts; `v1` is its `v1-raw`). */
 export const SIGNER_FORMS: readonly SignerForm[] = ['v2', 'v2-timestamped', 'v2-ascii', 'v2-ascii-timestamped', 'v1', 'simple'];
 
 export function isSignerForm(value: unknown): value is SignerForm {
