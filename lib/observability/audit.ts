@@ -71,12 +71,7 @@ export function keyAuditRecord(outcome: KeyUseOutcome): KeyAuditRecord {
     lambdaRequestId: outcome.lambdaRequestId,
     apiRequestId: outcome.sourceRequestId,
     caller: outcome.caller,
-    kmsKeyId: use.kmsKeyId,
-    encryptionContext: outcome.encryptionContext,
-    ciphertextFingerprint: use.ciphertextFingerprint,
-    secretVersionId: use.secretVersionId,
-    kmsLatencyMs: tenthOfMs(use.kmsLatencyMs),
-    kmsRequestId: use.kmsRequestId,
+    ...decryptFields(use, outcome.encryptionContext),
     afterRefresh: use.afterRefresh,
     diditStatus: didit.status,
     diditRequestId: error instanceof DiditError ? error.diditRequestId : undefined,
@@ -107,16 +102,23 @@ export function secretUseAuditRecord(outcome: {
   const { use, verification } = outcome;
   return {
     audit: 'didit-webhook-secret-use',
-    kmsKeyId: use.kmsKeyId,
-    encryptionContext: outcome.encryptionContext,
-    ciphertextFingerprint: use.ciphertextFingerprint,
-    secretVersionId: use.secretVersionId,
-    kmsLatencyMs: tenthOfMs(use.kmsLatencyMs),
-    kmsRequestId: use.kmsRequestId,
+    ...decryptFields(use, outcome.encryptionContext),
     outcome: verification === undefined ? 'error' : verification.ok ? `matched_${verification.form}` : 'no_match',
     // Which presented header did not verify (every presented one must).
     failedSignature: verification === undefined || verification.ok ? undefined : verification.failed,
   };
+}
+
+/** What every audit record says about the Decrypt that served the use (in this order). */
+function decryptFields(use: KeyUseInfo, encryptionContext: EncryptionContext) {
+  return {
+    kmsKeyId: use.kmsKeyId,
+    encryptionContext,
+    ciphertextFingerprint: use.ciphertextFingerprint,
+    secretVersionId: use.secretVersionId,
+    kmsLatencyMs: tenthOfMs(use.kmsLatencyMs),
+    kmsRequestId: use.kmsRequestId,
+  } as const;
 }
 
 function auditOutcomeOf(error: unknown): AuditOutcome {
