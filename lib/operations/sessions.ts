@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineOperation } from './types.ts';
 import { MB, alpha3, base64Image, e164, intText, isoDate, text, uuid } from './formats.ts';
 
