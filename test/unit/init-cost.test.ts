@@ -49,3 +49,36 @@ describe('init cost', () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe('the tracer in a packaged function', () => {
+  const TRACER = /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer)\//;
+
+  async function tracerInputs(tracing: string): Promise<string[]> {
+    const { build } = await import('esbuild');
+    const { serverlessEsbuildSettings } = await import('../../bench/lambda-package.ts');
+    const settings = serverlessEsbuildSettings();
+    // serverless.yml's define, with the `tracing` param of the stage under test.
+    const define = { ...settings.define, 'process.env.DIDIT_TRACER_PACKAGED': JSON.stringify(tracing) };
+    expect(Object.keys(settings.define ?? {})).toContain('process.env.DIDIT_TRACER_PACKAGED');
+    const result = await build({
+      absWorkingDir: ROOT,
+      entryPoints: ['functions/operation.ts'],
+      bundle: true,
+      write: false,
+      outdir: 'out',
+      platform: 'node',
+      format: 'esm',
+      mainFields: settings.mainFields ?? ['module', 'main'],
+      external: settings.external ?? [],
+      define,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    return Object.values(result.metafile.outputs).flatMap((output) => Object.keys(output.inputs).filter((input) => TRACER.test(input)));
+  }
+
+  it('is left out of the bundle of a stage without tracing, and bundled with tracing on', async () => {
+    expect(await tracerInputs('false')).toEqual([]);
+    expect((await tracerInputs('true')).length).toBeGreaterThan(0);
+  });
+});
