@@ -50,16 +50,21 @@ describe('init cost', () => {
   });
 });
 
-describe('the tracer in a packaged function', () => {
+describe('what a packaged operation function leaves out (serverless.yml custom.esbuild.define)', () => {
   const TRACER = /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer)\//;
+  const DYNAMODB = /node_modules\/@aws-sdk\/client-dynamodb\//;
 
-  async function tracerInputs(tracing: string): Promise<string[]> {
+  async function bundledInputs(params: { tracing: string; dailyPaidCallCap: string }): Promise<string[]> {
     const { build } = await import('esbuild');
     const { serverlessEsbuildSettings } = await import('../../bench/lambda-package.ts');
     const settings = serverlessEsbuildSettings();
-    // serverless.yml's define, with the `tracing` param of the stage under test.
-    const define = { ...settings.define, 'process.env.DIDIT_TRACER_PACKAGED': JSON.stringify(tracing) };
-    expect(Object.keys(settings.define ?? {})).toContain('process.env.DIDIT_TRACER_PACKAGED');
+    expect(Object.keys(settings.define ?? {})).toEqual(expect.arrayContaining(['process.env.DIDIT_TRACER_PACKAGED', 'process.env.DIDIT_SPEND_CAP_PACKAGED']));
+    // serverless.yml's define, with the params of the stage under test.
+    const define = {
+      ...settings.define,
+      'process.env.DIDIT_TRACER_PACKAGED': JSON.stringify(params.tracing),
+      'process.env.DIDIT_SPEND_CAP_PACKAGED': JSON.stringify(params.dailyPaidCallCap),
+    };
     const result = await build({
       absWorkingDir: ROOT,
       entryPoints: ['functions/operation.ts'],
@@ -74,11 +79,30 @@ describe('the tracer in a packaged function', () => {
       metafile: true,
       logLevel: 'silent',
     });
-    return Object.values(result.metafile.outputs).flatMap((output) => Object.keys(output.inputs).filter((input) => TRACER.test(input)));
+    return Object.values(result.metafile.outputs).flatMap((output) => Object.keys(output.inputs));
   }
 
-  it('is left out of the bundle of a stage without tracing, and bundled with tracing on', async () => {
-    expect(await tracerInputs('false')).toEqual([]);
-    expect((await tracerInputs('true')).length).toBeGreaterThan(0);
+  it('leaves the tracer and the DynamoDB SDK out on a stage without tracing and without a cap, bundles them otherwise', async () => {
+    const plain = await bundledInputs({ tracing: 'false', dailyPaidCallCap: '0' });
+    expect(plain.filter((input) => TRACER.test(input))).toEqual([]);
+    expect(plain.filter((input) => DYNAMODB.test(input))).toEqual([]);
+    const full = await bundledInputs({ tracing: 'true', dailyPaidCallCap: '100' });
+    expect(full.some((input) => TRACER.test(input))).toBe(true);
+    expect(full.some((input) => DYNAMODB.test(input))).toBe(true);
+  });
+
+  it('fails closed when a cap is asked for at run time from a bundle packaged without the counter', async () => {
+    const { createSpendGate, UNCAPPED } = await import('../../lib/spend-cap/gate.ts');
+    const options = { cap: 5, tableName: 'spend', stage: 'test', region: 'us-east-1' };
+    const saved = process.env['DIDIT_SPEND_CAP_PACKAGED'];
+    process.env['DIDIT_SPEND_CAP_PACKAGED'] = '0';
+    try {
+      expect(() => createSpendGate(options)).toThrow(/packaged with dailyPaidCallCap 0/);
+      expect(createSpendGate({ ...options, cap: undefined })).toBe(UNCAPPED);
+    } finally {
+      if (saved === undefined) delete process.env['DIDIT_SPEND_CAP_PACKAGED'];
+      else process.env['DIDIT_SPEND_CAP_PACKAGED'] = saved;
+    }
+    expect(createSpendGate(options)).not.toBe(UNCAPPED);
   });
 });
