@@ -50,6 +50,9 @@ export async function bundleVariant(name: VariantName): Promise<BundleInfo> {
     target: 'node22',
     mainFields: ['module', 'main'],
     external: ['sodium-native'],
+    // serverless.yml's define for a stage without tracing and without a spend cap (the defaults): the tracer
+    // and the spend counter's DynamoDB SDK are left out of the bundle.
+    define: { 'process.env.DIDIT_TRACER_PACKAGED': '"false"', 'process.env.DIDIT_SPEND_CAP_PACKAGED': '"0"' },
     banner: {
       js: "import { createRequire as __didit_createRequire } from 'node:module'; const require = __didit_createRequire(import.meta.url);",
     },

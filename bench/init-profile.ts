@@ -126,6 +126,7 @@ async function bundlePart(name: string, source: string, stub: readonly string[] 
     ...(settings.mainFields ? { mainFields: settings.mainFields } : {}),
     ...(settings.banner ? { banner: settings.banner } : {}),
     ...(settings.treeShaking !== undefined ? { treeShaking: settings.treeShaking } : {}),
+    ...(settings.define ? { define: settings.define } : {}),
     external: settings.external ?? [],
     plugins: stub.length > 0 ? [stubPlugin(stub)] : [],
     logLevel: 'silent',

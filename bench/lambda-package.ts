@@ -73,14 +73,32 @@ interface EsbuildSettings {
   banner?: Record<string, string>;
   external?: string[];
   treeShaking?: boolean;
+  define?: Record<string, string>;
 }
 
-/** serverless.yml's `custom.esbuild`, as the deployment uses it. */
+/**
+ * serverless.yml's `custom.esbuild`, as the deployment uses it: `${param:NAME}` in `define` values resolved
+ * from `params.default` (the stage the bench stands for; e.g. `tracing: false`, so the bundles leave the
+ * tracer out as a deployed stage without tracing does).
+ */
 export function serverlessEsbuildSettings(): EsbuildSettings {
-  const doc = yaml.load(readFileSync(join(REPO, 'serverless.yml'), 'utf8')) as { custom?: { esbuild?: EsbuildSettings } };
+  const doc = yaml.load(readFileSync(join(REPO, 'serverless.yml'), 'utf8')) as {
+    custom?: { esbuild?: EsbuildSettings };
+    params?: { default?: Record<string, unknown> };
+  };
   const settings = doc.custom?.esbuild;
   if (!settings) throw new Error('serverless.yml has no custom.esbuild');
-  return settings;
+  const params = doc.params?.default ?? {};
+  const define = Object.fromEntries(
+    Object.entries(settings.define ?? {}).map(([name, value]) => [
+      name,
+      value.replace(/\$\{param:(\w+)\}/g, (_, param: string) => {
+        if (!Object.hasOwn(params, param)) throw new Error(`serverless.yml custom.esbuild.define: no default for \${param:${param}}`);
+        return String(params[param]);
+      }),
+    ]),
+  );
+  return { ...settings, define };
 }
 
 function packageOf(input: string): string {
@@ -167,6 +185,7 @@ async function buildZip(spec: FunctionSpec, settings: EsbuildSettings): Promise<
     ...(settings.mainFields ? { mainFields: settings.mainFields } : {}),
     ...(settings.banner ? { banner: settings.banner } : {}),
     ...(settings.treeShaking !== undefined ? { treeShaking: settings.treeShaking } : {}),
+    ...(settings.define ? { define: settings.define } : {}),
     external: settings.external ?? [],
     metafile: true,
     logLevel: 'silent',

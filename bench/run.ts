@@ -578,7 +578,7 @@ const NOTES = (emulatorKind: string): string[] => [
   '(c) also validates the input (zod), writes an audit log line and EMF metrics to stdout per call (discarded to /dev/null here), which (a) and (b) do not.',
   `Emulator: ${emulatorKind}.${emulatorKind === 'moto' ? ' moto\'s server closes the connection after every response, so (c)\'s new KMS connection per call is an emulator artefact (AWS KMS keeps connections alive).' : ''}`,
   'Cold start = a fresh Node process importing the variant\'s esbuild bundle (.mjs, as deployed) and making its first call; the Lambda runtime\'s own init is not included.',
-  'Bundle sizes: esbuild with serverless.yml\'s settings (bundle, minify, keepNames, esm, node22, require banner, sodium-native external); (c)\'s native column is what the linux-arm64 package adds for the sodium-native external.',
+  'Bundle sizes: esbuild with serverless.yml\'s settings (bundle, minify, keepNames, esm, node22, require banner, sodium-native external, the tracer left out as on a stage without tracing); (c)\'s native column is what the linux-arm64 package adds for the sodium-native external.',
 ];
 
 function render(env: Record<string, unknown> & { emulator: { kind: string; endpoint: string } }, r: Record<VariantName, VariantResult>): string {

@@ -31,6 +31,16 @@ export interface TracingRuntime {
 
 const NO_SPAN: Span = Object.freeze({ end: () => {} });
 
+/**
+ * Whether this bundle holds the tracer. serverless.yml (custom.esbuild.define) replaces the variable at package
+ * time by the stage's `tracing` param: for a stage without tracing it is the constant "false", so esbuild drops
+ * the branch that imports ./tracing-runtime.ts, and with it Powertools Tracer and the X-Ray SDK (about 120 KiB
+ * and their compile time at every cold start). Unbundled (tests, `node`), nothing replaces it and the variable
+ * is unset in the environment: the tracer is available and POWERTOOLS_TRACE_ENABLED decides, as in a bundle
+ * of a traced stage.
+ */
+const TRACER_PACKAGED = process.env['DIDIT_TRACER_PACKAGED'] !== 'false';
+
 let runtime: TracingRuntime | undefined;
 let loading: Promise<TracingRuntime> | undefined;
 
@@ -39,6 +49,7 @@ let loading: Promise<TracingRuntime> | undefined;
  * and the trace header exist only there; the tracer disables itself elsewhere too).
  */
 export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!TRACER_PACKAGED) return false;
   return (env['POWERTOOLS_TRACE_ENABLED'] ?? '').toLowerCase() === 'true' && (env['AWS_EXECUTION_ENV'] ?? '') !== '';
 }
 
@@ -110,9 +121,14 @@ function latency(started: number): number {
 }
 
 function loadRuntime(): Promise<TracingRuntime> {
-  loading ??= import('./tracing-runtime.ts').then((m) => {
-    runtime = m.createTracingRuntime();
-    return runtime;
-  });
+  // The condition is the replaced variable itself, not TRACER_PACKAGED: esbuild drops an import() only from a
+  // branch it knows to be dead while parsing, before it would inline a constant.
+  loading ??=
+    process.env['DIDIT_TRACER_PACKAGED'] === 'false'
+      ? Promise.reject(new Error('this bundle was packaged without the tracer (the stage\'s tracing param is off)'))
+      : import('./tracing-runtime.ts').then((m) => {
+          runtime = m.createTracingRuntime();
+          return runtime;
+        });
   return loading;
 }

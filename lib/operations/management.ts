@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineOperation } from './types.ts';
 import { boolText, text, uuid } from './formats.ts';
 
@@ -227,7 +227,7 @@ export const createWorkflow = defineOperation({
   route: { method: 'POST', path: '/v1/workflows' },
   didit: { method: 'POST', path: '/v3/workflows/' },
   body: 'json',
-  input: workflowBody(false),
+  input: () => workflowBody(false),
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   // Each call creates another workflow (§4.1, §7.4).
   idempotent: false,
@@ -240,7 +240,7 @@ export const getWorkflow = defineOperation({
   route: { method: 'GET', path: '/v1/workflows/{workflowId}' },
   didit: { method: 'GET', path: '/v3/workflows/{workflowId}/' },
   body: 'none',
-  params: workflowParams,
+  params: () => workflowParams,
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   idempotent: true,
   billing: FREE,
@@ -252,8 +252,8 @@ export const updateWorkflow = defineOperation({
   route: { method: 'PATCH', path: '/v1/workflows/{workflowId}' },
   didit: { method: 'PATCH', path: '/v3/workflows/{workflowId}/' },
   body: 'json',
-  params: workflowParams,
-  input: workflowBody(true),
+  params: () => workflowParams,
+  input: () => workflowBody(true),
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   // Workflows are versioned (`version`, `has_draft`): a repeated PATCH may add a version. Not retried.
   idempotent: false,
@@ -267,7 +267,7 @@ export const deleteWorkflow = defineOperation({
   route: { method: 'DELETE', path: '/v1/workflows/{workflowId}' },
   didit: { method: 'DELETE', path: '/v3/workflows/{workflowId}/' },
   body: 'none',
-  params: workflowParams,
+  params: () => workflowParams,
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   // A resend after a lost 204 would answer 404: the caller would be told the opposite of what happened.
   idempotent: false,
@@ -297,7 +297,7 @@ export const blocklistAdd = defineOperation({
   route: { method: 'POST', path: '/v1/blocklist/add' },
   didit: { method: 'POST', path: '/v3/blocklist/add/' },
   body: 'json',
-  input: blocklistBody(['blocklist_face', 'blocklist_document', 'blocklist_phone', 'blocklist_email']),
+  input: () => blocklistBody(['blocklist_face', 'blocklist_document', 'blocklist_phone', 'blocklist_email']),
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   // Setting flags: a second identical call leaves the same blocklist.
   idempotent: true,
@@ -310,7 +310,7 @@ export const blocklistRemove = defineOperation({
   route: { method: 'POST', path: '/v1/blocklist/remove' },
   didit: { method: 'POST', path: '/v3/blocklist/remove/' },
   body: 'json',
-  input: blocklistBody(['unblock_face', 'unblock_document', 'unblock_phone', 'unblock_email']),
+  input: () => blocklistBody(['unblock_face', 'unblock_document', 'unblock_phone', 'unblock_email']),
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   idempotent: true,
   billing: FREE,
@@ -329,7 +329,7 @@ export const listBlocklist = defineOperation({
   route: { method: 'GET', path: '/v1/blocklist' },
   didit: { method: 'GET', path: '/v3/blocklist/' },
   body: 'none',
-  query: z.strictObject({
+  query: () => z.strictObject({
     item_type: z.enum(['face', 'document', 'phone', 'email']).optional(),
     offset: countText(1_000_000).optional(),
     // Didit documents no maximum page size here; its other lists stop at 200 (§4.2).
@@ -415,8 +415,8 @@ export const createWebhookDestination = defineOperation({
   route: { method: 'POST', path: '/v1/webhook-destinations' },
   didit: { method: 'POST', path: '/v3/webhook/destinations/' },
   body: 'json',
-  query: sealQuery,
-  input: z.strictObject(destinationFields),
+  query: () => sealQuery,
+  input: () => z.strictObject(destinationFields),
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   // (application, url) is unique: a resend after a lost 201 would be a 400 for a destination that exists.
   idempotent: false,
@@ -431,8 +431,8 @@ export const getWebhookDestination = defineOperation({
   route: { method: 'GET', path: '/v1/webhook-destinations/{destinationId}' },
   didit: { method: 'GET', path: '/v3/webhook/destinations/{destinationId}/' },
   body: 'none',
-  params: destinationParams,
-  query: sealQuery,
+  params: () => destinationParams,
+  query: () => sealQuery,
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   idempotent: true,
   billing: FREE,
@@ -446,8 +446,8 @@ export const updateWebhookDestination = defineOperation({
   route: { method: 'PATCH', path: '/v1/webhook-destinations/{destinationId}' },
   didit: { method: 'PATCH', path: '/v3/webhook/destinations/{destinationId}/' },
   body: 'json',
-  params: destinationParams,
-  input: z
+  params: () => destinationParams,
+  input: () => z
     .strictObject({
       label: destinationFields.label.optional(),
       url: destinationFields.url.optional(),
@@ -470,7 +470,7 @@ export const deleteWebhookDestination = defineOperation({
   route: { method: 'DELETE', path: '/v1/webhook-destinations/{destinationId}' },
   didit: { method: 'DELETE', path: '/v3/webhook/destinations/{destinationId}/' },
   body: 'none',
-  params: destinationParams,
+  params: () => destinationParams,
   timeoutMs: MANAGEMENT_TIMEOUT_MS,
   // As for workflows: a resend after a lost 204 would answer 404.
   idempotent: false,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineOperation } from './types.ts';
 import { MB, alpha3, base64Image, e164, intText, isoDate, text, uuid } from './formats.ts';
 
@@ -11,7 +11,7 @@ export const createSession = defineOperation({
   route: { method: 'POST', path: '/v1/sessions' },
   didit: { method: 'POST', path: '/v3/session/' },
   body: 'json',
-  input: z.strictObject({
+  input: () => z.strictObject({
     workflow_id: uuid,
     vendor_data: text(256).optional(),
     callback: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048).optional(),
@@ -56,7 +56,7 @@ export const retrieveDecision = defineOperation({
   route: { method: 'GET', path: '/v1/sessions/{sessionId}/decision' },
   didit: { method: 'GET', path: '/v3/session/{sessionId}/decision/' },
   body: 'none',
-  params: z.strictObject({ sessionId: uuid }),
+  params: () => z.strictObject({ sessionId: uuid }),
   timeoutMs: 10_000,
   idempotent: true,
   billing: 'free',
@@ -121,7 +121,7 @@ export const listSessions = defineOperation({
   route: { method: 'GET', path: '/v1/sessions' },
   didit: { method: 'GET', path: '/v3/sessions/' },
   body: 'none',
-  query: z.strictObject({
+  query: () => z.strictObject({
     vendor_data: text(256).optional(),
     status: sessionStatus.optional(),
     country: alpha3.optional(),
@@ -142,7 +142,7 @@ export const deleteSession = defineOperation({
   route: { method: 'DELETE', path: '/v1/sessions/{sessionId}' },
   didit: { method: 'DELETE', path: '/v3/session/{sessionId}/delete/' },
   body: 'none',
-  params: sessionIdParams,
+  params: () => sessionIdParams,
   timeoutMs: 10_000,
   // Safe to resend: nothing is billed, no webhook fires, and the end state is the same (§3.4). A
   // resend after an answer that got lost sees 404, which for a delete still means "the session is
@@ -158,7 +158,7 @@ export const batchDeleteSessions = defineOperation({
   route: { method: 'POST', path: '/v1/sessions/delete' },
   didit: { method: 'POST', path: '/v3/sessions/delete/' },
   body: 'json',
-  input: z
+  input: () => z
     .strictObject({
       session_numbers: z.array(sessionNumber).min(1, 'must list at least one session number').optional(),
       delete_all: z.boolean().optional(),
@@ -187,8 +187,8 @@ export const updateSessionStatus = defineOperation({
   route: { method: 'PATCH', path: '/v1/sessions/{sessionId}/status' },
   didit: { method: 'PATCH', path: '/v3/session/{sessionId}/update-status/' },
   body: 'json',
-  params: sessionIdParams,
-  input: z
+  params: () => sessionIdParams,
+  input: () => z
     .strictObject({
       new_status: oneOf(['Approved', 'Declined', 'Resubmitted']),
       comment: comment.optional(),
@@ -228,7 +228,7 @@ export const generateSessionPdf = defineOperation({
   route: { method: 'GET', path: '/v1/sessions/{sessionId}/pdf' },
   didit: { method: 'GET', path: '/v3/session/{sessionId}/generate-pdf/' },
   body: 'none',
-  params: z.strictObject({ sessionId: lowercaseSessionId }),
+  params: () => z.strictObject({ sessionId: lowercaseSessionId }),
   // Rendered fresh on every call (§3.7): allow more than a JSON read.
   timeoutMs: 20_000,
   idempotent: true,
@@ -242,7 +242,7 @@ export const shareSession = defineOperation({
   route: { method: 'POST', path: '/v1/sessions/{sessionId}/share' },
   didit: { method: 'POST', path: '/v3/session/{sessionId}/share/' },
   body: 'none',
-  params: sessionIdParams,
+  params: () => sessionIdParams,
   timeoutMs: 10_000,
   // Each call may mint another valid token for the same personal data (§3.8): never resent.
   idempotent: false,
@@ -256,7 +256,7 @@ export const importSharedSession = defineOperation({
   route: { method: 'POST', path: '/v1/sessions/import-shared' },
   didit: { method: 'POST', path: '/v3/session/import-shared/' },
   body: 'json',
-  input: z.strictObject({
+  input: () => z.strictObject({
     share_token: z.string().regex(/^[A-Za-z0-9._~+/=-]{8,512}$/, 'must be a share token as returned by the share operation'),
     trust_review: z.boolean({ message: 'must be true or false' }),
     workflow_id: uuid,
@@ -275,7 +275,7 @@ export const listSessionReviews = defineOperation({
   route: { method: 'GET', path: '/v1/sessions/{sessionId}/reviews' },
   didit: { method: 'GET', path: '/v3/sessions/{sessionId}/reviews/' },
   body: 'none',
-  params: sessionIdParams,
+  params: () => sessionIdParams,
   timeoutMs: 10_000,
   idempotent: true,
   billing: 'free',
@@ -288,8 +288,8 @@ export const addSessionReview = defineOperation({
   route: { method: 'POST', path: '/v1/sessions/{sessionId}/reviews' },
   didit: { method: 'POST', path: '/v3/sessions/{sessionId}/reviews/' },
   body: 'json',
-  params: sessionIdParams,
-  input: z.strictObject({
+  params: () => sessionIdParams,
+  input: () => z.strictObject({
     new_status: oneOf(['Approved', 'Declined', 'In Review']),
     comment: comment.optional(),
   }),

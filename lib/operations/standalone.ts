@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineOperation } from './types.ts';
 import {
   DOCUMENT_TYPES,
@@ -57,7 +57,7 @@ export const idVerification = defineOperation({
     front_image: { required: true, maxBytes: 5 * MB, types: DOCUMENT_TYPES },
     back_image: { required: false, maxBytes: 5 * MB, types: DOCUMENT_TYPES },
   },
-  input: z.strictObject({
+  input: () => z.strictObject({
     perform_document_liveness: boolText.optional(),
     minimum_age: intText(1, 120).optional(),
     expiration_date_not_detected_action: declineAction.optional(),
@@ -78,7 +78,7 @@ export const amlScreening = defineOperation({
   route: { method: 'POST', path: '/v1/aml' },
   didit: { method: 'POST', path: '/v3/aml/' },
   body: 'json',
-  input: z
+  input: () => z
     .strictObject({
       full_name: text(256),
       entity_type: z.enum(['person', 'company']).optional(),
@@ -123,7 +123,7 @@ export const passiveLiveness = defineOperation({
   didit: { method: 'POST', path: '/v3/passive-liveness/' },
   body: 'multipart',
   files: { user_image: faceImage(true) },
-  input: z.strictObject({
+  input: () => z.strictObject({
     face_liveness_score_decline_threshold: intText(0, 100).optional(),
     ...FACE_OPTIONS,
   }),
@@ -139,7 +139,7 @@ export const faceMatch = defineOperation({
   didit: { method: 'POST', path: '/v3/face-match/' },
   body: 'multipart',
   files: { user_image: faceImage(true), ref_image: faceImage(true) },
-  input: z.strictObject({
+  input: () => z.strictObject({
     face_match_score_decline_threshold: intText(0, 100).optional(),
     ...FACE_OPTIONS,
   }),
@@ -155,7 +155,7 @@ export const faceSearch = defineOperation({
   didit: { method: 'POST', path: '/v3/face-search/' },
   body: 'multipart',
   files: { user_image: faceImage(true) },
-  input: z.strictObject({
+  input: () => z.strictObject({
     search_type: z.enum(['most_similar', 'blocklisted_or_approved']).optional(),
     ...FACE_OPTIONS,
   }),
@@ -171,7 +171,7 @@ export const ageEstimation = defineOperation({
   didit: { method: 'POST', path: '/v3/age-estimation/' },
   body: 'multipart',
   files: { user_image: faceImage(true) },
-  input: z.strictObject({
+  input: () => z.strictObject({
     face_liveness_score_decline_threshold: intText(0, 100).optional(),
     // Didit: integer, default 18, 0 disables; no maximum documented, so the human range caps typos.
     age_estimation_decline_threshold: intText(0, 120).optional(),
@@ -191,7 +191,7 @@ export const proofOfAddress = defineOperation({
   // Didit's own limit. What reaches the function is capped lower still by API Gateway (10 MB) and
   // Lambda's synchronous payload (6 MB), which answer 413 before any validation.
   files: { document: { required: true, maxBytes: 15 * MB, types: DOCUMENT_TYPES } },
-  input: z.strictObject({
+  input: () => z.strictObject({
     document_password: z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').optional(),
     expected_address: text(512).optional(),
     expected_country: alpha2or3.optional(),
@@ -228,7 +228,7 @@ export const databaseValidation = defineOperation({
   route: { method: 'POST', path: '/v1/database-validation' },
   didit: { method: 'POST', path: '/v3/database-validation/' },
   body: 'json',
-  input: z
+  input: () => z
     .strictObject({
       issuing_state: z.enum(DATABASE_VALIDATION_STATES, {
         error: (issue) => (issue.input === undefined ? 'is required' : `must be one of: ${DATABASE_VALIDATION_STATES.join(', ')}`),
@@ -271,7 +271,7 @@ export const emailSend = defineOperation({
   route: { method: 'POST', path: '/v1/email/send' },
   didit: { method: 'POST', path: '/v3/email/send/' },
   body: 'json',
-  input: z.strictObject({
+  input: () => z.strictObject({
     email,
     options: z
       .strictObject({
@@ -304,7 +304,7 @@ export const emailCheck = defineOperation({
   route: { method: 'POST', path: '/v1/email/check' },
   didit: { method: 'POST', path: '/v3/email/check/' },
   body: 'json',
-  input: z.strictObject({
+  input: () => z.strictObject({
     email,
     code: otpCode,
     duplicated_email_action: declineAction.optional(),
@@ -328,7 +328,7 @@ export const phoneSend = defineOperation({
   route: { method: 'POST', path: '/v1/phone/send' },
   didit: { method: 'POST', path: '/v3/phone/send/' },
   body: 'json',
-  input: z.strictObject({
+  input: () => z.strictObject({
     phone_number: e164,
     options: z
       .strictObject({
@@ -364,7 +364,7 @@ export const phoneCheck = defineOperation({
   route: { method: 'POST', path: '/v1/phone/check' },
   didit: { method: 'POST', path: '/v3/phone/check/' },
   body: 'json',
-  input: z.strictObject({
+  input: () => z.strictObject({
     phone_number: e164,
     code: numericOtpCode,
     duplicated_phone_number_action: declineAction.optional(),

@@ -56,6 +56,37 @@ export interface OperationSpec {
 /** Post-processing steps the table can name; each is implemented in lib/runtime/postprocess.ts. */
 export type PostprocessName = 'sealWebhookSecret';
 
-export function defineOperation<const T extends OperationSpec>(spec: T): T {
-  return Object.freeze(spec);
+/** The schema fields of a spec, which a declaration gives as functions (built on first use). */
+type SchemaKey = 'params' | 'query' | 'input';
+const SCHEMA_KEYS: readonly SchemaKey[] = ['params', 'query', 'input'];
+
+/**
+ * A table entry as written in an area module: like {@link OperationSpec}, but each schema is a function
+ * that builds it. Building zod schemas is most of the table's import cost, and a function serves one entry:
+ * deferred, an operation function builds its own entry's schemas on its first call and never the 35 others.
+ */
+export type OperationDeclaration = Omit<OperationSpec, SchemaKey> & {
+  readonly [K in SchemaKey]?: () => NonNullable<OperationSpec[K]>;
+};
+
+/** The spec a declaration defines: each schema function replaced by the schema it builds. */
+export type DefinedOperation<T extends OperationDeclaration> = {
+  readonly [K in keyof T]: K extends SchemaKey ? (T[K] extends () => infer S ? S : T[K]) : T[K];
+};
+
+/**
+ * One table entry: the declaration, frozen, its schemas as properties built on first read and then kept
+ * (so every reader — validation, OpenAPI, the client's types — sees the same schema object, as before).
+ * Side-effect free (nothing is built here), so a bundle that does not use an entry can drop it.
+ */
+/* @__NO_SIDE_EFFECTS__ */
+export function defineOperation<const T extends OperationDeclaration>(declaration: T): DefinedOperation<T> {
+  const spec: Record<string, unknown> = { ...declaration };
+  for (const key of SCHEMA_KEYS) {
+    const build = declaration[key];
+    if (build === undefined) continue;
+    let built: unknown;
+    Object.defineProperty(spec, key, { enumerable: true, get: () => (built ??= build()) });
+  }
+  return Object.freeze(spec) as DefinedOperation<T>;
 }

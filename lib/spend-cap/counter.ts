@@ -27,6 +27,18 @@ const rules = {
   now: is.function,
 };
 
+/**
+ * The DynamoDB SDK, loaded on first use. serverless.yml (custom.esbuild.define) replaces the variable at package
+ * time by the stage's `dailyPaidCallCap` param: with "0" (no cap, the default) the import() sits in a branch
+ * esbuild knows to be dead, so an operation function's bundle leaves the SDK out (about 100 KiB). Such a bundle
+ * refuses to count (createSpendGate throws first): a cap asked for at run time is never silently ignored.
+ */
+function dynamoDbModule(): Promise<typeof import('@aws-sdk/client-dynamodb')> {
+  return process.env['DIDIT_SPEND_CAP_PACKAGED'] === '0'
+    ? Promise.reject(new SpendCounterUnavailableError('this bundle was packaged without the spend counter (dailyPaidCallCap 0)'))
+    : import('@aws-sdk/client-dynamodb');
+}
+
 /** Days an item outlives its day (DynamoDB TTL deletes it lazily; a day of history helps an operator). */
 const KEEP_DAYS = 2;
 
@@ -59,7 +71,7 @@ export class SpendCounter {
 
   async #dynamodb(): Promise<DynamoDBClient> {
     if (this.#client === undefined) {
-      const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+      const { DynamoDBClient } = await dynamoDbModule();
       const client = new DynamoDBClient({ region: this.#region, maxAttempts: awsClientDefaults.maxAttempts });
       // An X-Ray span per UpdateItem when the stage traces (command, status, attempts, latency only).
       traceAwsCalls(client, 'DynamoDB');
@@ -77,7 +89,7 @@ export class SpendCounter {
   async take(options: { abortSignal?: AbortSignal } = {}): Promise<{ count: number; day: string }> {
     const now = this.#now();
     const day = utcDay(now);
-    const { UpdateItemCommand, ConditionalCheckFailedException } = await import('@aws-sdk/client-dynamodb');
+    const { UpdateItemCommand, ConditionalCheckFailedException } = await dynamoDbModule();
     try {
       const out = await (await this.#dynamodb()).send(
         new UpdateItemCommand({
@@ -109,7 +121,7 @@ export class SpendCounter {
    * effort: a failure leaves the count one too high (the safe side). Never below zero.
    */
   async giveBack(day: string): Promise<void> {
-    const { UpdateItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const { UpdateItemCommand } = await dynamoDbModule();
     await (await this.#dynamodb()).send(
       new UpdateItemCommand({
         TableName: this.#table,
@@ -124,7 +136,7 @@ export class SpendCounter {
 
   /** Today's count (0 when nothing was counted yet), for tests and operators. */
   async current(): Promise<number> {
-    const { GetItemCommand } = await import('@aws-sdk/client-dynamodb');
+    const { GetItemCommand } = await dynamoDbModule();
     const out = await (await this.#dynamodb()).send(
       new GetItemCommand({ TableName: this.#table, Key: { id: { S: this.keyOf(utcDay(this.#now())) } }, ConsistentRead: true }),
     );

@@ -77,5 +77,8 @@ export function createSpendGate(options: {
 }): SpendGate {
   if (options.cap === undefined) return UNCAPPED;
   if (options.tableName === undefined) throw new Error('a spend cap needs its counter table');
+  // Fail closed: a bundle packaged for a stage without a cap has no DynamoDB SDK (counter.ts); a cap set at run
+  // time anyway makes the composition root throw (every call a 500) rather than let paid calls through uncounted.
+  if (process.env['DIDIT_SPEND_CAP_PACKAGED'] === '0') throw new Error('DAILY_PAID_CALL_CAP is set but this bundle was packaged with dailyPaidCallCap 0');
   return new CappedSpendGate(new SpendCounter({ region: options.region, tableName: options.tableName, stage: options.stage, cap: options.cap }));
 }

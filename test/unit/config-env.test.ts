@@ -21,6 +21,11 @@ const ALLOWED: Readonly<Record<string, string>> = {
   // POWERTOOLS_TRACE_ENABLED and AWS_EXECUTION_ENV (Lambda's own), read when a handler module is imported
   // (traced() decides there whether to wrap it), before any config.
   'observability/tracing.ts': "Powertools' tracing switch",
+  // DIDIT_SPEND_CAP_PACKAGED: not configuration but a package-time constant. serverless.yml's
+  // custom.esbuild.define replaces it in the bundle by the stage's dailyPaidCallCap, so that with "0" esbuild
+  // drops the DynamoDB SDK (the comparison must be at the import() for that); unbundled it is unset.
+  'spend-cap/counter.ts': 'package-time constant: is the DynamoDB SDK bundled',
+  'spend-cap/gate.ts': 'package-time constant: fail closed when a cap meets a bundle without the counter',
 };
 
 const LIB = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'lib');

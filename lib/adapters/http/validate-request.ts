@@ -1,4 +1,4 @@
-import busboy from 'busboy';
+import type busboy from 'busboy';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors/index.ts';
 import type { OperationSpec } from '../../operations/types.ts';
@@ -104,9 +104,11 @@ async function parseMultipart(
   const files = new Map<string, ValidFile>();
   let overLimit: string | undefined;
   let emitted = 0;
+  // Loaded on the first multipart body, not at init: most functions never see one (JSON or no body).
+  const { default: createParser } = await import('busboy');
   let parser: busboy.Busboy;
   try {
-    parser = busboy({
+    parser = createParser({
       headers: { 'content-type': contentType },
       limits: { ...MULTIPART_LIMITS, fileSize: largest + 1, files: rules.size + 1 },
     });

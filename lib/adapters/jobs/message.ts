@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type FieldIssue } from '../../errors/index.ts';
 import type { StructuredInput } from '../../validation/request.ts';
 import { OPERATIONS, type OperationName } from '../../operations/table.ts';

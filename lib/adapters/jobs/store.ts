@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createTtlTable, deleteTable } from '../../idempotency/table.ts';
 import { JobStoreUnavailableError } from './errors.ts';
 import type { SealedResult } from './result-crypto.ts';

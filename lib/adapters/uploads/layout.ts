@@ -35,7 +35,7 @@
  * it) and binds it into the manifest URL with Content-MD5, so what was validated is what runs; the
  * trigger validates everything again anyway (the bucket may have other writers).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const INTAKE_PREFIX = 'intake/';
 export const MANIFEST_NAME = 'manifest.json';
