@@ -1,11 +1,12 @@
 /**
  * What the lambda tests (and the load run) share: the Didit sandbox, the emulator stack created from the
- * packaged template, the AWS front (idle timeouts, KMS counting and throttling), and one Lambda sandbox at a
- * time (the Runtime API's port is fixed), switched by function name.
+ * packaged template, the AWS front (idle timeouts, KMS counting and throttling), one current Lambda sandbox
+ * switched by function name (`fn`), and pools of concurrent environments of a function (`pool`, the load run).
  */
 import { randomBytes } from 'node:crypto';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { startAwsProxy, type AwsProxy } from '../../infra/local/lambda/aws-proxy.ts';
+import { startLambdaPool, type LambdaPool } from '../../infra/local/lambda/pool.ts';
 import { startLambdaSandbox, type LambdaSandbox } from '../../infra/local/lambda/sandbox.ts';
 import { provisionLambdaStack, type LambdaStack } from '../../infra/local/lambda/stack.ts';
 import { readFunction, readPackagedTemplate, type PackagedTemplate } from '../../infra/local/lambda/template.ts';
@@ -36,6 +37,11 @@ export interface Harness {
   readonly stage: string;
   /** The sandbox of `name` (the running one is stopped first when it is another function or config). */
   fn(name: string, opts?: { memorySize?: number; timeout?: number }): Promise<LambdaSandbox>;
+  /**
+   * Up to `size` concurrent environments of `name` (each its own sandbox, started on demand), beside the
+   * one `fn` runs; stopped by `close` or the pool's own `stop`.
+   */
+  pool(name: string, opts: { size: number; memorySize?: number; timeout?: number }): LambdaPool;
   /** Stops the running sandbox, if any. */
   release(): Promise<void>;
   readonly logs: string[];
@@ -68,6 +74,22 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   };
   const sqs = new SQSClient({ endpoint: opts.em.endpoint, region: opts.em.region, credentials: { ...opts.em.credentials }, maxAttempts: 3 });
   const logs: string[] = [];
+  const onLog = (line: string): void => {
+    logs.push(line);
+    if (logs.length > 20_000) logs.splice(0, 10_000);
+    opts.onLog?.(line);
+  };
+  const start = (name: string, o: { memorySize?: number; timeout?: number }): Promise<LambdaSandbox> =>
+    startLambdaSandbox({
+      functionName: name,
+      template,
+      resources: stack.resources,
+      overrides,
+      ...(o.memorySize !== undefined ? { memorySize: o.memorySize } : {}),
+      ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+      onLog,
+    });
+  const pools: LambdaPool[] = [];
   let current: { key: string; sb: LambdaSandbox } | undefined;
   const release = async (): Promise<void> => {
     const c = current;
@@ -88,25 +110,19 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       const key = `${name}/${o.memorySize ?? ''}/${o.timeout ?? ''}`;
       if (current?.key === key) return current.sb;
       await release();
-      const sb = await startLambdaSandbox({
-        functionName: name,
-        template,
-        resources: stack.resources,
-        overrides,
-        ...(o.memorySize !== undefined ? { memorySize: o.memorySize } : {}),
-        ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
-        onLog: (line) => {
-          logs.push(line);
-          if (logs.length > 20_000) logs.splice(0, 10_000);
-          opts.onLog?.(line);
-        },
-      });
+      const sb = await start(name, o);
       current = { key, sb };
       return sb;
+    },
+    pool(name, o) {
+      const p = startLambdaPool({ definition: readFunction(template, name), size: o.size, start: () => start(name, o) });
+      pools.push(p);
+      return p;
     },
     release,
     async close() {
       await release();
+      for (const p of pools.splice(0)) await p.stop().catch(() => undefined);
       await stack.teardown();
       await aws.close();
       await dynamo.close();
