@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
-import { startAwsProxy, type AwsProxy } from '../../infra/local/lambda/aws-proxy.ts';
+import { startAwsProxy, type AwsInspector, type AwsProxy } from '../../infra/local/lambda/aws-proxy.ts';
 import { startLambdaPool, type LambdaPool } from '../../infra/local/lambda/pool.ts';
 import { startLambdaSandbox, type LambdaSandbox } from '../../infra/local/lambda/sandbox.ts';
 import { provisionLambdaStack, type LambdaStack } from '../../infra/local/lambda/stack.ts';
@@ -22,8 +22,8 @@ export interface HarnessOptions {
   readonly jobsVisibilityTimeoutSeconds?: number;
   readonly didit?: SandboxOptions;
   readonly onLog?: (line: string) => void;
-  /** Bodies of the functions' requests to these AWS targets (e.g. `AWSEvents.PutEvents`). */
-  readonly inspect?: { targets: readonly string[]; onBody: (target: string, body: Buffer) => void };
+  /** The functions' requests to these AWS targets (e.g. `AWSEvents.PutEvents`), and the answers. */
+  readonly inspect?: AwsInspector;
 }
 
 export interface Harness {

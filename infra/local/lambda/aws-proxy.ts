@@ -28,9 +28,21 @@ export interface AwsProxy {
   close(): Promise<void>;
 }
 
+/** What a test or the load run sees of the requests of some targets (never the functions' own logs). */
+export interface AwsInspector {
+  readonly targets: readonly string[];
+  /** The request body, once it has arrived. */
+  readonly onBody?: (target: string, body: Buffer) => void;
+  /**
+   * The whole exchange once the service answered: request headers (the SDK's `amz-sdk-invocation-id` is the
+   * same for every retry of one command, `amz-sdk-request` numbers the attempt), body, and the answer.
+   */
+  readonly onAnswer?: (exchange: { target: string; headers: IncomingMessage['headers']; body: Buffer; status: number; answer: Buffer }) => void;
+}
+
 export async function startAwsProxy(
   upstream: string,
-  opts: { idleTimeoutMs?: number; /** Sees the body of every request of the named targets (e.g. `AWSEvents.PutEvents`). */ inspect?: { targets: readonly string[]; onBody: (target: string, body: Buffer) => void } } = {},
+  opts: { idleTimeoutMs?: number; /** Sees the requests of the named targets (e.g. `AWSEvents.PutEvents`) and their answers. */ inspect?: AwsInspector } = {},
 ): Promise<AwsProxy> {
   const target = new URL(upstream);
   const counts = new Map<string, number>();
@@ -53,10 +65,11 @@ export async function startAwsProxy(
       res.end(body);
       return;
     }
-    if (opts.inspect?.targets.includes(amzTarget)) {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => opts.inspect?.onBody(amzTarget, Buffer.concat(chunks)));
+    const inspected = opts.inspect?.targets.includes(amzTarget) ? opts.inspect : undefined;
+    const requestChunks: Buffer[] = [];
+    if (inspected) {
+      req.on('data', (c: Buffer) => requestChunks.push(c));
+      req.on('end', () => inspected.onBody?.(amzTarget, Buffer.concat(requestChunks)));
     }
     const slow = delays.find((d) => d.left > 0 && amzTarget.startsWith(d.prefix));
     if (slow) slow.left -= 1;
@@ -77,6 +90,13 @@ export async function startAwsProxy(
         }
         const answer = (): void => {
           res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          if (inspected?.onAnswer) {
+            const answerChunks: Buffer[] = [];
+            upstreamRes.on('data', (c: Buffer) => answerChunks.push(c));
+            upstreamRes.on('end', () =>
+              inspected.onAnswer?.({ target: amzTarget, headers: req.headers, body: Buffer.concat(requestChunks), status: upstreamRes.statusCode ?? 0, answer: Buffer.concat(answerChunks) }),
+            );
+          }
           upstreamRes.pipe(res);
         };
         if (!slow) return answer();
