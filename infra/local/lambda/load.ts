@@ -78,6 +78,14 @@ function concurrencyFor(wanted: number, ...limits: (number | undefined)[]): numb
   return Math.min(wanted, ...limits.filter((l): l is number => l !== undefined));
 }
 
+function jobIdOf(body: string): string {
+  try {
+    return String((JSON.parse(body) as { jobId?: unknown }).jobId ?? '');
+  } catch {
+    return ''; // not a job message: nothing to attribute
+  }
+}
+
 /** A completion event the bus accepted (an EventId in PutEvents' answer), and which SDK command sent it. */
 interface Publication {
   readonly invocationId: string;
@@ -91,6 +99,9 @@ async function main(): Promise<number> {
   const em: Emulator = await startEmulator({ log });
   // Completion events per job as the worker published them: every PutEvents entry the bus accepted.
   const published = new Map<string, Publication[]>();
+  // Why the worker reported a message as a batch item failure, from its own log line (messageId and receive
+  // count identify the delivery; the error name and code are all it logs).
+  const itemFailureReasons = new Map<string, string>();
   // Host-mode LocalStack has no DynamoDB: moto beside it, as the test setup does.
   const dynamoEm = em.kind === 'localstack' ? await startEmulator({ kind: 'moto', log }) : undefined;
   const h = await startHarness({
@@ -99,6 +110,15 @@ async function main(): Promise<number> {
     packageDir,
     jobsVisibilityTimeoutSeconds: WORKER_TIMEOUT_S * 6,
     didit: { rateLimits: { decision: 1e9, create: 1e9, pdf: 1e9, other: 1e9 } },
+    onLog: (line) => {
+      if (!line.includes('job message not processed')) return;
+      try {
+        const l = JSON.parse(line) as { messageId?: string; receiveCount?: number; errorName?: string; errorCode?: string };
+        itemFailureReasons.set(`${l.messageId}/${l.receiveCount}`, `${l.errorName ?? '?'}/${l.errorCode ?? '?'}`);
+      } catch {
+        // not the worker's JSON line
+      }
+    },
     // What the worker publishes, per job: the entries EventBridge accepted, with the SDK command that sent
     // them (an SDK retry keeps the command's amz-sdk-invocation-id; a second notify is a new command).
     inspect: {
@@ -180,8 +200,10 @@ async function main(): Promise<number> {
     let functionErrors = 0;
     let timeouts = 0;
     let invokeFailures = 0;
-    // The invocations that did not end normally, per job in their batch (what explains a repeated notify).
+    // The invocations that did not end normally, per job in their batch, and the deliveries the worker
+    // reported as batch item failures (what explains a repeated notify).
     const abnormal = new Map<string, string[]>();
+    const itemFailures = new Map<string, string[]>();
     const mapping = startSqsMapping({
       sqs: h.sqs,
       queueUrl: h.stack.queues.jobs.url,
@@ -203,12 +225,7 @@ async function main(): Promise<number> {
         }
         const note = (what: string): void => {
           for (const r of event.Records) {
-            let jobId = '';
-            try {
-              jobId = String((JSON.parse(r.body) as { jobId?: unknown }).jobId ?? '');
-            } catch {
-              // not a job message: nothing to attribute
-            }
+            const jobId = jobIdOf(r.body);
             abnormal.set(jobId, [...(abnormal.get(jobId) ?? []), `${what} (receive ${r.attributes.ApproximateReceiveCount})`]);
           }
         };
@@ -226,6 +243,13 @@ async function main(): Promise<number> {
           functionErrors += 1;
           if (res.timedOut) timeouts += 1;
           note(res.timedOut ? 'timed out' : `function error ${res.functionError}`);
+        }
+        const failures = (res.payload as { batchItemFailures?: { itemIdentifier?: string }[] } | null)?.batchItemFailures;
+        for (const f of Array.isArray(failures) ? failures : []) {
+          const r = event.Records.find((x) => x.messageId === f.itemIdentifier);
+          if (!r) continue;
+          const jobId = jobIdOf(r.body);
+          itemFailures.set(jobId, [...(itemFailures.get(jobId) ?? []), `${r.messageId}/${r.attributes.ApproximateReceiveCount}`]);
         }
         return res;
       },
@@ -310,7 +334,9 @@ async function main(): Promise<number> {
       if (list.length < 2) continue;
       const commands = new Set(list.map((p) => p.invocationId)).size;
       const why = commands < list.length ? 'an SDK retry of one PutEvents the bus had already accepted' : `${commands} separate PutEvents (notified again by a later delivery)`;
-      log(`[load] job ${id}: outcome published ${list.length} times: ${why}; attempts ${list.map((p) => p.attempt).join(' | ')}; its abnormal invocations: ${(abnormal.get(id) ?? ['none']).join(', ')}`);
+      log(
+        `[load] job ${id}: outcome published ${list.length} times: ${why}; attempts ${list.map((p) => p.attempt).join(' | ')}; ` +
+          `its abnormal invocations: ${(abnormal.get(id) ?? ['none']).join(', ')}; its item failures: ${(itemFailures.get(id) ?? []).map((d) => `receive ${d.split('/')[1]} ${itemFailureReasons.get(d) ?? '(reason not logged)'}`).join(', ') || 'none'}`);
     }
     for (const [id, c] of busDeliveries) {
       const p = published.get(id)?.length ?? 0;
