@@ -15,8 +15,9 @@
  *   LOAD_FAULT_RATE    share of Didit calls given a fault: 500, connection reset, slower than the timeout
  *                      (default 0.05, the three kinds in turn)
  *   LOAD_WEBHOOKS      signed deliveries in the flood (default 2000), 20 % of them duplicates or replays
- *   LOAD_CONCURRENCY   at most this many environments at once (default 4: five 512 MB environments take 5 ×
- *                      29 % of a core, and moto, the Didit sandbox and this process share the same 2 cores)
+ *   LOAD_CONCURRENCY   at most this many environments at once (default 5, the mapping's MaximumConcurrency:
+ *                      five 512 MB environments have 5 × 28.9 % = 1.45 cores of quota, which leaves part of
+ *                      the 2 cores here to moto, the Didit sandbox and this process)
  *   LOAD_WORKER_TIMEOUT_S  the worker's timeout in the sandbox (default 20 s; the template's is 90 s): every
  *                      "slower than the timeout" fault would otherwise hold an environment for 85 s. The
  *                      queue's visibility timeout keeps the template's ratio to it (540/90 = 6 ×).
@@ -48,7 +49,7 @@ const N = Number(process.env['LOAD_MESSAGES'] ?? 10_000);
 const FAULT_RATE = Number(process.env['LOAD_FAULT_RATE'] ?? 0.05);
 const WEBHOOKS = Number(process.env['LOAD_WEBHOOKS'] ?? 2_000);
 const WORKER_TIMEOUT_S = Number(process.env['LOAD_WORKER_TIMEOUT_S'] ?? 20);
-const CONCURRENCY = Number(process.env['LOAD_CONCURRENCY'] ?? 4);
+const CONCURRENCY = Number(process.env['LOAD_CONCURRENCY'] ?? 5);
 /** A KMS throttling burst every this many worker invocations, of this many refused KMS requests. */
 const THROTTLE_EVERY = 50;
 const THROTTLE_BURST = 8;
