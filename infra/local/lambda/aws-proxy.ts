@@ -25,6 +25,11 @@ export interface AwsProxy {
   /** Hold the answers of the next `n` requests whose target starts with `targetPrefix` for `ms`. */
   delay(targetPrefix: string, ms: number, n?: number): void;
   openConnections(): number;
+  /**
+   * Closes the keep-alive connections that are idle now, as the idle timeout does, and resolves (with how
+   * many) once each has emitted 'close' here.
+   */
+  closeIdleConnections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -114,9 +119,19 @@ export async function startAwsProxy(
     req.pipe(upstreamReq);
   });
   server.keepAliveTimeout = opts.idleTimeoutMs ?? 5_000;
+  // Each socket's 'close' as a promise (`socket.closed` turns true a tick before 'close' is emitted).
+  const closeEvents = new WeakMap<Socket, Promise<void>>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    closeEvents.set(
+      socket,
+      new Promise((resolve) =>
+        socket.once('close', () => {
+          sockets.delete(socket);
+          resolve();
+        }),
+      ),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -134,6 +149,13 @@ export async function startAwsProxy(
       delays.push({ prefix, ms, left: n });
     },
     openConnections: () => sockets.size,
+    async closeIdleConnections() {
+      const open = [...sockets].filter((socket) => !socket.destroyed);
+      server.closeIdleConnections();
+      const closing = open.filter((socket) => socket.destroyed);
+      await Promise.all(closing.map((socket) => closeEvents.get(socket)));
+      return closing.length;
+    },
     async close() {
       for (const t of timers) clearTimeout(t);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
