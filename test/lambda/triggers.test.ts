@@ -12,7 +12,7 @@ import { sessionStatusPayload, signDelivery, webhookEvent } from '../sandbox/web
 import { apiEvent, multipartBody } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
 import { localApiGateway } from '../support/local-api-gateway.ts';
-import { collect, startHarness, until, type Harness } from './harness.ts';
+import { collect, startHarness, type Harness } from './harness.ts';
 
 // Every trigger end to end through the zips `sls package` built, run by the RIE + RIC in a cgroup sandbox
 // (infra/local/lambda/), with the sealed key on the emulator and the Didit sandbox behind TLS.
@@ -75,7 +75,9 @@ describe('the sandbox runs the packaged function as Lambda does', () => {
     const r = await sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: '{}' }));
     expect(r.timedOut).toBe(true);
     expect(r.functionError).toBe('Sandbox.Timedout');
-    await until('the runtime is gone', async () => (await sb.processes()).length === 0);
+    // The RIE answers a timed-out invocation only once the runtime it SIGKILLed has exited (its supervisor
+    // waits for the termination): the answer is the event.
+    expect(await sb.processes()).toEqual([]);
     expect(h.didit.received).toHaveLength(0);
     await h.release();
   });
@@ -132,9 +134,14 @@ describe('API Gateway proxy events into the packaged functions (SigV4-checking s
       sb.invoke(apiEvent({ method: 'POST', path: '/v1/sessions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workflow_id: WORKFLOW }) }));
     expect(payloadOf(await create()).statusCode).toBe(201);
     expect(await sb.freezerState()).toBe('FROZEN');
-    // While frozen, the Didit sandbox and the AWS front close the idle kept connections (their FINs wait in
-    // the frozen function's sockets).
-    await until('Didit and AWS close the idle connections', () => h.didit.openConnections() === 0 && h.aws.openConnections() === 0);
+    // While frozen, the Didit sandbox and the AWS front close the idle kept connections, as their idle
+    // timeouts (IDLE_MS) do; each resolves once its sockets have closed (their FINs wait in the frozen
+    // function's sockets).
+    await Promise.all([h.didit.closeIdleConnections(), h.aws.closeIdleConnections()]);
+    // The TLS sockets closed; the TCP sockets under them emit 'close' a tick later.
+    await h.diditConnectionsClosed();
+    expect(h.didit.openConnections()).toBe(0);
+    expect(h.aws.openConnections()).toBe(0);
     expect(await sb.freezerState()).toBe('FROZEN');
     expect(payloadOf(await create()).statusCode).toBe(201);
     expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/session' })).toBe(2);
@@ -152,10 +159,10 @@ describe('webhook receiver', () => {
     expect(payloadOf(second).statusCode).toBe(200);
     const forged = await sb.invoke(webhookEvent(signDelivery({ secret: Buffer.from('x'.repeat(43)), payload: sessionStatusPayload({ sessionId }) })));
     expect(payloadOf(forged).statusCode).toBe(401);
-    const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(sessionId)), 5);
-    // Wait one more empty poll so a duplicate would have arrived.
-    const late = await collect(h.sqs, h.stack.queues.events.url, () => false, 1);
-    expect([...events, ...late].filter((m) => (m.Body ?? '').includes(sessionId))).toHaveLength(1);
+    // Published once: what EventBridge accepted from the three invocations, all finished by now.
+    expect(h.published.filter((e) => e.detail.includes(sessionId))).toHaveLength(1);
+    const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(sessionId)));
+    expect(events.filter((m) => (m.Body ?? '').includes(sessionId))).toHaveLength(1);
   });
 });
 
@@ -195,14 +202,16 @@ describe('SQS event-source mapping over the emulator queue (jobs)', () => {
       onBatch: (b) => batches.push(b.messageIds.length),
     });
     try {
-      const dlq = await collect(h.sqs, h.stack.queues.jobsDlq.url, (all) => all.length >= 1, 60);
+      const dlq = await collect(h.sqs, h.stack.queues.jobsDlq.url, (all) => all.length >= 1);
       expect(dlq.map((m) => m.Body)).toEqual([poisonBody]);
       expect(Number(dlq[0]?.Attributes?.['ApproximateReceiveCount'] ?? 0)).toBeGreaterThanOrEqual(def.queue.redrive?.maxReceiveCount ?? 0);
-      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => jobIds.every((id) => all.some((m) => (m.Body ?? '').includes(id))), 30);
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => jobIds.every((id) => all.some((m) => (m.Body ?? '').includes(id))));
       for (const id of jobIds) expect(events.filter((m) => (m.Body ?? '').includes(id))).toHaveLength(1);
     } finally {
       await mapping.stop();
     }
+    // Every invocation has finished: each outcome was published once.
+    for (const id of jobIds) expect(h.published.filter((e) => e.detail.includes(id))).toHaveLength(1);
     expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' })).toBe(4);
     expect(Math.max(...batches)).toBeLessThanOrEqual(def.batchSize);
   });
@@ -240,7 +249,7 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
       },
     });
     try {
-      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)), 60);
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)));
       const done = events.filter((m) => (m.Body ?? '').includes(jobId));
       expect(done).toHaveLength(1);
       // Didit may have run the paid call: the job says so instead of calling again.
@@ -275,6 +284,7 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
     // Initialised before the first message (an empty batch), so the lost invocation is the one with Didit.
     await worker.invoke({ Records: [] });
     h.didit.inject({ fault: { kind: 'delay', ms: 60_000 }, pathPrefix: '/v3/aml' });
+    const diditHasTheCall = h.diditReceives({ method: 'POST', pathPrefix: '/v3/aml' });
     const results: InvokeResult[] = [];
     const receiveCounts: number[] = [];
     const mapping = startSqsMapping({
@@ -292,9 +302,9 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
     });
     try {
       // Once Didit holds the paid call, the environment dies.
-      await until('Didit received the call', () => h.didit.count({ method: 'POST', pathPrefix: '/v3/aml' }) === 1, 2400);
+      await diditHasTheCall;
       await worker.killRuntime();
-      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)), 60);
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(jobId)));
       const done = events.filter((m) => (m.Body ?? '').includes(jobId));
       expect(done).toHaveLength(1);
       expect(JSON.parse(done[0]?.Body ?? '{}')).toMatchObject({ detail: { jobId, status: 'failed', errorCode: 'DIDIT_OUTCOME_UNKNOWN' } });
@@ -368,7 +378,7 @@ describe('S3 notification and EventBridge rule as Lambda invokes them asynchrono
       onOutcome: (o) => outcomes.push(o),
     });
     try {
-      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(ticket.uploadId)), 30);
+      const events = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(ticket.uploadId)));
       expect(events.filter((m) => (m.Body ?? '').includes(ticket.uploadId))).toHaveLength(1);
     } finally {
       await mapping.stop();
@@ -404,14 +414,14 @@ describe('S3 notification and EventBridge rule as Lambda invokes them asynchrono
       h.didit.reset();
       const ok = `user-ok-${randomUUID().slice(0, 8)}`;
       await signUp(ok);
-      const created = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(ok)), 30);
+      const created = await collect(h.sqs, h.stack.queues.events.url, (all) => all.some((m) => (m.Body ?? '').includes(ok)));
       expect(created.filter((m) => (m.Body ?? '').includes(ok))).toHaveLength(1);
       expect(h.didit.count({ method: 'POST', pathPrefix: '/v3/session' })).toBe(1);
 
       const failing = `user-fail-${randomUUID().slice(0, 8)}`;
       h.didit.inject({ fault: { kind: 'status', status: 503 }, pathPrefix: '/v3/session', times: 100 });
       await signUp(failing);
-      const dlq = await collect(h.sqs, h.stack.queues.triggerDlq.url, (all) => all.some((m) => (m.Body ?? '').includes(failing)), 60);
+      const dlq = await collect(h.sqs, h.stack.queues.triggerDlq.url, (all) => all.some((m) => (m.Body ?? '').includes(failing)));
       const record = JSON.parse(dlq.find((m) => (m.Body ?? '').includes(failing))?.Body ?? '{}') as { requestContext: { condition: string; approximateInvokeCount: number } };
       expect(record.requestContext).toMatchObject({ condition: 'RetriesExhausted', approximateInvokeCount: def.maximumRetryAttempts + 1 });
     } finally {

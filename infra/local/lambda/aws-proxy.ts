@@ -25,12 +25,29 @@ export interface AwsProxy {
   /** Hold the answers of the next `n` requests whose target starts with `targetPrefix` for `ms`. */
   delay(targetPrefix: string, ms: number, n?: number): void;
   openConnections(): number;
+  /**
+   * Closes the keep-alive connections that are idle now, as the idle timeout does, and resolves (with how
+   * many) once each has emitted 'close' here.
+   */
+  closeIdleConnections(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** What a test or the load run sees of the requests of some targets (never the functions' own logs). */
+export interface AwsInspector {
+  readonly targets: readonly string[];
+  /** The request body, once it has arrived. */
+  readonly onBody?: (target: string, body: Buffer) => void;
+  /**
+   * The whole exchange once the service answered: request headers (the SDK's `amz-sdk-invocation-id` is the
+   * same for every retry of one command, `amz-sdk-request` numbers the attempt), body, and the answer.
+   */
+  readonly onAnswer?: (exchange: { target: string; headers: IncomingMessage['headers']; body: Buffer; status: number; answer: Buffer }) => void;
 }
 
 export async function startAwsProxy(
   upstream: string,
-  opts: { idleTimeoutMs?: number; /** Sees the body of every request of the named targets (e.g. `AWSEvents.PutEvents`). */ inspect?: { targets: readonly string[]; onBody: (target: string, body: Buffer) => void } } = {},
+  opts: { idleTimeoutMs?: number; /** Sees the requests of the named targets (e.g. `AWSEvents.PutEvents`) and their answers. */ inspect?: AwsInspector } = {},
 ): Promise<AwsProxy> {
   const target = new URL(upstream);
   const counts = new Map<string, number>();
@@ -53,10 +70,11 @@ export async function startAwsProxy(
       res.end(body);
       return;
     }
-    if (opts.inspect?.targets.includes(amzTarget)) {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => opts.inspect?.onBody(amzTarget, Buffer.concat(chunks)));
+    const inspected = opts.inspect?.targets.includes(amzTarget) ? opts.inspect : undefined;
+    const requestChunks: Buffer[] = [];
+    if (inspected) {
+      req.on('data', (c: Buffer) => requestChunks.push(c));
+      req.on('end', () => inspected.onBody?.(amzTarget, Buffer.concat(requestChunks)));
     }
     const slow = delays.find((d) => d.left > 0 && amzTarget.startsWith(d.prefix));
     if (slow) slow.left -= 1;
@@ -77,6 +95,13 @@ export async function startAwsProxy(
         }
         const answer = (): void => {
           res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          if (inspected?.onAnswer) {
+            const answerChunks: Buffer[] = [];
+            upstreamRes.on('data', (c: Buffer) => answerChunks.push(c));
+            upstreamRes.on('end', () =>
+              inspected.onAnswer?.({ target: amzTarget, headers: req.headers, body: Buffer.concat(requestChunks), status: upstreamRes.statusCode ?? 0, answer: Buffer.concat(answerChunks) }),
+            );
+          }
           upstreamRes.pipe(res);
         };
         if (!slow) return answer();
@@ -94,9 +119,19 @@ export async function startAwsProxy(
     req.pipe(upstreamReq);
   });
   server.keepAliveTimeout = opts.idleTimeoutMs ?? 5_000;
+  // Each socket's 'close' as a promise (`socket.closed` turns true a tick before 'close' is emitted).
+  const closeEvents = new WeakMap<Socket, Promise<void>>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    closeEvents.set(
+      socket,
+      new Promise((resolve) =>
+        socket.once('close', () => {
+          sockets.delete(socket);
+          resolve();
+        }),
+      ),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -114,6 +149,13 @@ export async function startAwsProxy(
       delays.push({ prefix, ms, left: n });
     },
     openConnections: () => sockets.size,
+    async closeIdleConnections() {
+      const open = [...sockets].filter((socket) => !socket.destroyed);
+      server.closeIdleConnections();
+      const closing = open.filter((socket) => socket.destroyed);
+      await Promise.all(closing.map((socket) => closeEvents.get(socket)));
+      return closing.length;
+    },
     async close() {
       for (const t of timers) clearTimeout(t);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

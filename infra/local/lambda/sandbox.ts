@@ -10,12 +10,14 @@
  *    Node started with the heap limits Lambda's nodejs22.x bootstrap derives from the memory size;
  *  - a cgroup per environment (v1): CPU quota memory/1769 of a core, memory limit = memory size (no swap),
  *    frozen (cgroup freezer) between invocations, so timers do not run and peers may close idle sockets;
- *  - one invocation at a time; past its timeout the RIE kills the runtime (as Lambda does) and the next
- *    invocation starts a fresh one.
+ *  - one invocation at a time per environment; past its timeout the RIE kills the runtime (as Lambda does)
+ *    and the next invocation starts a fresh one;
+ *  - several environments side by side (Lambda's concurrency, see pool.ts): each RIE serves its runtime's
+ *    Runtime API on its own loopback port (`--runtime-api-address`, which the RIE passes to the runtime as
+ *    AWS_LAMBDA_RUNTIME_API), so no network namespace is needed; each has its own cgroups.
  * What it does not: the Firecracker VM and its network (the function reaches the host's loopback), IAM
- * (the overrides give emulator credentials), /tmp size, concurrency above one (the Runtime API is fixed on
- * 127.0.0.1:9001: one sandbox at a time per host), arm64 (the host's x64 sodium-native prebuild is added to
- * the unpacked package, see {@link addHostPrebuild}).
+ * (the overrides give emulator credentials), /tmp size, arm64 (the host's x64 sodium-native prebuild is
+ * added to the unpacked package, see {@link addHostPrebuild}).
  *
  * The Didit key never passes through here: the function decrypts it from the emulator like in AWS.
  */
@@ -110,16 +112,25 @@ export function nodeMemoryArgs(memorySize: number): string[] {
   return [`--max-semi-space-size=${semiSpace}`, `--max-old-space-size=${oldSpace}`];
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/** `n` distinct free loopback ports (held open together while chosen, so they differ). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address();
+              resolve(typeof address === 'object' && address ? address.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
+  }
 }
 
 async function portAnswers(port: number): Promise<boolean> {
@@ -306,12 +317,15 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
     .map((d) => `echo $$ > ${d}/cgroup.procs`)
     .join(' && ');
   const bootstrap = ['/bin/sh', '-c', `${join_} && exec "$0" "$@"`, process.execPath, '--expose-gc', '--max-http-header-size=81920', ...nodeMemoryArgs(memorySize), ric, def.handler];
-  const port = await freePort();
+  // Two ports per environment: the RIE's invoke endpoint, and the Runtime API the runtime polls. Without
+  // --runtime-api-address the RIE listens on 127.0.0.1:9001 and only one environment can run per host.
+  // (Port 0 would not do: the RIE puts the configured port into AWS_LAMBDA_RUNTIME_API before it listens.)
+  const [port = 0, runtimeApiPort = 0] = await freePorts(2);
   const logs: string[] = [];
   const initDurations: number[] = [];
   const durations: number[] = [];
   let exitReason: string | undefined;
-  const child: ChildProcess = spawn(rie, ['--runtime-interface-emulator-address', `127.0.0.1:${port}`, ...bootstrap], {
+  const child: ChildProcess = spawn(rie, ['--runtime-interface-emulator-address', `127.0.0.1:${port}`, '--runtime-api-address', `127.0.0.1:${runtimeApiPort}`, ...bootstrap], {
     cwd: taskRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -336,7 +350,7 @@ export async function startLambdaSandbox(opts: LambdaSandboxOptions): Promise<La
     exitReason = `the RIE exited (${code ?? signal})`;
   });
   try {
-    await waitFor('RIE', () => portAnswers(port), () => exitReason);
+    await waitFor('RIE', async () => (await portAnswers(port)) && (await portAnswers(runtimeApiPort)), () => exitReason);
   } catch (err) {
     child.kill('SIGKILL');
     await removeCgroups(cg);

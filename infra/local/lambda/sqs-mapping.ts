@@ -8,8 +8,12 @@
  *  - a function error or timeout: nothing is deleted, every message comes back after the queue's visibility
  *    timeout; with ReportBatchItemFailures, only the reported items stay (a malformed response, or an
  *    identifier not in the batch, fails the whole batch, as Lambda does); otherwise all are deleted;
- *  - redrive to the dead-letter queue is the emulator's (maxReceiveCount on the queue), not ours.
- * Concurrency is one: the sandbox runs one invocation at a time (the Runtime API's port is fixed).
+ *  - redrive to the dead-letter queue is the emulator's (maxReceiveCount on the queue), not ours;
+ *  - `concurrency` pollers, each with one batch in flight at a time, as Lambda runs up to the mapping's
+ *    MaximumConcurrency (or the function's reserved concurrency) batches at once; `invoke` sends them to as
+ *    many execution environments (pool.ts). Default 1.
+ * An invocation that cannot be made at all (the environment's RIE is gone) is a failed batch: nothing is
+ * deleted, the messages come back after the visibility timeout, and the poller goes on, as Lambda's does.
  */
 import {
   DeleteMessageBatchCommand,
@@ -30,6 +34,8 @@ export interface SqsMappingOptions {
   readonly region: string;
   readonly mapping: SqsMappingDefinition;
   readonly invoke: (event: SQSEvent) => Promise<InvokeResult>;
+  /** Batches in flight at once (pollers); default 1. */
+  readonly concurrency?: number;
   /** Called after each batch (tests and the load run count with it). */
   readonly onBatch?: (batch: BatchOutcome) => void;
 }
@@ -37,7 +43,9 @@ export interface SqsMappingOptions {
 export interface BatchOutcome {
   readonly messageIds: readonly string[];
   readonly deleted: readonly string[];
+  /** The invocation's answer; a failed invocation (it threw) has `functionError` set and `invokeError`. */
   readonly result: InvokeResult;
+  readonly invokeError?: unknown;
 }
 
 export interface SqsMapping {
@@ -116,7 +124,7 @@ export function startSqsMapping(opts: SqsMappingOptions): SqsMapping {
     return out.Messages ?? [];
   };
 
-  const loop = async (): Promise<void> => {
+  const poller = async (): Promise<void> => {
     while (!stopping) {
       let messages: Message[];
       try {
@@ -137,7 +145,14 @@ export function startSqsMapping(opts: SqsMappingOptions): SqsMapping {
       if (messages.length === 0) continue;
       const event: SQSEvent = { Records: messages.map((m) => toRecord(m, opts.queueArn, opts.region)) };
       const ids = event.Records.map((r) => r.messageId);
-      const result = await opts.invoke(event);
+      let result: InvokeResult;
+      let invokeError: unknown;
+      try {
+        result = await opts.invoke(event);
+      } catch (err) {
+        invokeError = err;
+        result = { requestId: '', status: 0, payload: undefined, functionError: 'Sandbox.InvokeFailed', timedOut: false };
+      }
       const ok = new Set(successfulMessageIds(ids, result, reportBatchItemFailures));
       const toDelete = event.Records.filter((r) => ok.has(r.messageId));
       for (let i = 0; i < toDelete.length; i += 10) {
@@ -150,10 +165,12 @@ export function startSqsMapping(opts: SqsMappingOptions): SqsMapping {
         );
       }
       batches += 1;
-      opts.onBatch?.({ messageIds: ids, deleted: toDelete.map((r) => r.messageId), result });
+      opts.onBatch?.({ messageIds: ids, deleted: toDelete.map((r) => r.messageId), result, ...(invokeError === undefined ? {} : { invokeError }) });
     }
   };
-  const running = loop();
+  const concurrency = opts.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be an integer >= 1, got ${concurrency}`);
+  const running = Promise.all(Array.from({ length: concurrency }, () => poller()));
   running.catch(() => undefined);
   return {
     get batches() {

@@ -44,6 +44,8 @@ export interface FunctionDefinition {
   readonly runtime: string;
   readonly memorySize: number;
   readonly timeout: number;
+  /** ReservedConcurrentExecutions: the most environments Lambda runs at once (unset: the account's pool). */
+  readonly reservedConcurrency: number | undefined;
   readonly architectures: readonly string[];
   readonly logFormat: string | undefined;
   /** Unresolved environment (intrinsics kept), as the template has it. */
@@ -96,6 +98,8 @@ export function readFunction(tpl: PackagedTemplate, name: string): FunctionDefin
     // CloudFormation's defaults when the property is absent.
     memorySize: p['MemorySize'] === undefined ? 128 : requireNumber(p['MemorySize'], `${logicalId}.MemorySize`),
     timeout: p['Timeout'] === undefined ? 3 : requireNumber(p['Timeout'], `${logicalId}.Timeout`),
+    reservedConcurrency:
+      p['ReservedConcurrentExecutions'] === undefined ? undefined : requireNumber(p['ReservedConcurrentExecutions'], `${logicalId}.ReservedConcurrentExecutions`),
     architectures: (p['Architectures'] as string[] | undefined) ?? ['x86_64'],
     logFormat: typeof logging?.['LogFormat'] === 'string' ? logging['LogFormat'] : undefined,
     environment: env,
