@@ -25,7 +25,7 @@ import { promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
 import { addHostPrebuild, MB_PER_VCPU, nodeMemoryArgs } from '../infra/local/lambda/sandbox.ts';
 import { REPO } from './bundle.ts';
-import { LAMBDA_DIR, serverlessEsbuildSettings } from './lambda-package.ts';
+import { esbuildOptionsOf, LAMBDA_DIR, serverlessEsbuildSettings } from './lambda-package.ts';
 import { median, ms, table } from './stats.ts';
 
 const run = promisify(execFile);
@@ -117,17 +117,8 @@ async function bundlePart(name: string, source: string, stub: readonly string[] 
     stdin: { contents: source, resolveDir: REPO, sourcefile: `bench-part-${name}.ts`, loader: 'ts' },
     outfile,
     bundle: true,
-    minify: settings.minify ?? false,
-    sourcemap: settings.sourcemap ?? false,
-    keepNames: settings.keepNames ?? false,
+    ...esbuildOptionsOf(settings),
     platform: 'node',
-    format: settings.format ?? 'esm',
-    target: settings.target ?? 'node22',
-    ...(settings.mainFields ? { mainFields: settings.mainFields } : {}),
-    ...(settings.banner ? { banner: settings.banner } : {}),
-    ...(settings.treeShaking !== undefined ? { treeShaking: settings.treeShaking } : {}),
-    ...(settings.define ? { define: settings.define } : {}),
-    external: settings.external ?? [],
     plugins: stub.length > 0 ? [stubPlugin(stub)] : [],
     logLevel: 'silent',
   });

@@ -81,6 +81,22 @@ interface EsbuildSettings {
  * from `params.default` (the stage the bench stands for; e.g. `tracing: false`, so the bundles leave the
  * tracer out as a deployed stage without tracing does).
  */
+/** serverless.yml's `custom.esbuild` as esbuild build options, with serverless-esbuild's defaults where unset. */
+export function esbuildOptionsOf(settings: EsbuildSettings) {
+  return {
+    minify: settings.minify ?? false,
+    sourcemap: settings.sourcemap ?? false,
+    keepNames: settings.keepNames ?? false,
+    format: settings.format ?? 'esm',
+    target: settings.target ?? 'node22',
+    ...(settings.mainFields ? { mainFields: settings.mainFields } : {}),
+    ...(settings.banner ? { banner: settings.banner } : {}),
+    ...(settings.treeShaking !== undefined ? { treeShaking: settings.treeShaking } : {}),
+    ...(settings.define ? { define: settings.define } : {}),
+    external: settings.external ?? [],
+  };
+}
+
 export function serverlessEsbuildSettings(): EsbuildSettings {
   const doc = yaml.load(readFileSync(join(REPO, 'serverless.yml'), 'utf8')) as {
     custom?: { esbuild?: EsbuildSettings };
@@ -176,17 +192,8 @@ async function buildZip(spec: FunctionSpec, settings: EsbuildSettings): Promise<
     outdir: work,
     outExtension: { '.js': ext },
     bundle: settings.bundle ?? true,
-    minify: settings.minify ?? false,
-    sourcemap: settings.sourcemap ?? false,
-    keepNames: settings.keepNames ?? false,
+    ...esbuildOptionsOf(settings),
     platform: settings.platform ?? 'node',
-    format: settings.format ?? 'esm',
-    target: settings.target ?? 'node22',
-    ...(settings.mainFields ? { mainFields: settings.mainFields } : {}),
-    ...(settings.banner ? { banner: settings.banner } : {}),
-    ...(settings.treeShaking !== undefined ? { treeShaking: settings.treeShaking } : {}),
-    ...(settings.define ? { define: settings.define } : {}),
-    external: settings.external ?? [],
     metafile: true,
     logLevel: 'silent',
   });
