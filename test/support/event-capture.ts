@@ -41,9 +41,9 @@ import {
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
-  SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { admitRulesToQueue } from '../../infra/local/lambda/queue-policy.ts';
 
 /** One message read from the queue: its body as sent, and parsed as JSON. */
 export interface Captured<E> {
@@ -192,25 +192,7 @@ export async function eventCapture<E = unknown>(options: EventCaptureOptions): P
     await eventBridge.send(new PutRuleCommand({ Name: markerRule, EventBusName: bus, EventPattern: JSON.stringify({ source: [MARKER_SOURCE] }) }))
   ).RuleArn!;
   // As in AWS: the queue lets these rules send to it (the emulators do not enforce it).
-  await sqs.send(
-    new SetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      Attributes: {
-        Policy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Principal: { Service: 'events.amazonaws.com' },
-              Action: 'sqs:SendMessage',
-              Resource: queueArn,
-              Condition: { ArnEquals: { 'aws:SourceArn': [ruleArn, markerArn] } },
-            },
-          ],
-        }),
-      },
-    }),
-  );
+  await admitRulesToQueue(sqs, { url: queueUrl, arn: queueArn }, [ruleArn, markerArn]);
   await eventBridge.send(new PutTargetsCommand({ Rule: rule, EventBusName: bus, Targets: [{ Id: targetId, Arn: queueArn }] }));
   await eventBridge.send(new PutTargetsCommand({ Rule: markerRule, EventBusName: bus, Targets: [{ Id: 'marker', Arn: queueArn }] }));
 

@@ -25,6 +25,7 @@ import { createJobsTable, deleteJobsTable } from '../../../lib/adapters/jobs/sto
 import { encryptionContextFor, SERVICE_NAME } from '../../../lib/sealed-key/encryption-context.ts';
 import { createIdempotencyTable, deleteIdempotencyTable } from '../../../lib/idempotency/table.ts';
 import type { Emulator } from '../emulator.ts';
+import { admitRulesToQueue } from './queue-policy.ts';
 import { kmsClientFor, provisionSealedKey, secretsClientFor, teardownSealedKey, type SealedKeyResources } from '../provision.ts';
 import {
   readEventRule,
@@ -156,25 +157,7 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
     // A bus rule delivering to a queue, as the stack's rules deliver (the queue admits only that rule).
     const routeRuleToQueue = async (name: string, bus: string, pattern: unknown, queue: { url: string; arn: string }, targetId: string) => {
       const rule = await events.send(new PutRuleCommand({ Name: name, EventBusName: bus, EventPattern: JSON.stringify(pattern) }));
-      await sqs.send(
-        new SetQueueAttributesCommand({
-          QueueUrl: queue.url,
-          Attributes: {
-            Policy: JSON.stringify({
-              Version: '2012-10-17',
-              Statement: [
-                {
-                  Effect: 'Allow',
-                  Principal: { Service: 'events.amazonaws.com' },
-                  Action: 'sqs:SendMessage',
-                  Resource: queue.arn,
-                  Condition: { ArnEquals: { 'aws:SourceArn': rule.RuleArn } },
-                },
-              ],
-            }),
-          },
-        }),
-      );
+      await admitRulesToQueue(sqs, queue, [rule.RuleArn ?? '']);
       await events.send(new PutTargetsCommand({ Rule: name, EventBusName: bus, Targets: [{ Id: targetId, Arn: queue.arn }] }));
       undo.push(async () => {
         const c = new EventBridgeClient(config(em.endpoint));
@@ -303,3 +286,4 @@ export async function provisionLambdaStack(em: Emulator, opts: LambdaStackOption
     throw err;
   }
 }
+
