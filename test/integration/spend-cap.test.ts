@@ -13,7 +13,7 @@ import { createIdempotencyTable, deleteIdempotencyTable } from '../../lib/idempo
 import { apiEvent, lambdaContext } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
 import { setUpGateway, type GatewayFixture } from '../support/gateway-fixture.ts';
-import { startSerializingProxy, type SerializingProxy } from '../support/serializing-proxy.ts';
+import { startSerializingProxy, type SerializingProxy } from '../../infra/local/serializing-proxy.ts';
 
 // The daily cap of paid Didit calls on the emulator: the counter is a conditional UpdateItem on DynamoDB
 // (moto), the key is sealed under KMS on the emulator, Didit is the sandbox. 50 concurrent paid calls against

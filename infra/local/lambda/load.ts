@@ -37,6 +37,7 @@ import { sessionStatusPayload, signDelivery, webhookEvent } from '../../../test/
 import { apiEvent, lambdaContext } from '../../../test/support/api-events.ts';
 import { startHarness } from '../../../test/lambda/harness.ts';
 import { startEmulator, type Emulator } from '../emulator.ts';
+import { startSerializingProxy } from '../serializing-proxy.ts';
 import { preparePackage } from './package.ts';
 import { startSqsMapping } from './sqs-mapping.ts';
 import { readFunction, readSqsMapping, resolveEnvironment, TEMPLATE_FILE } from './template.ts';
@@ -105,9 +106,12 @@ async function main(): Promise<number> {
   const itemFailureReasons = new Map<string, string>();
   // Host-mode LocalStack has no DynamoDB: moto beside it, as the test setup does.
   const dynamoEm = em.kind === 'localstack' ? await startEmulator({ kind: 'moto', log }) : undefined;
+  // moto applies conditional writes without a lock (two concurrent puts of one idempotency key can both
+  // succeed; DynamoDB serialises them): one request at a time, as DynamoDB orders writes to one item.
+  const dynamodb = await startSerializingProxy(dynamoEm?.endpoint ?? em.endpoint);
   const h = await startHarness({
     em,
-    dynamodbEndpoint: dynamoEm?.endpoint ?? em.endpoint,
+    dynamodbEndpoint: dynamodb.endpoint,
     packageDir,
     jobsVisibilityTimeoutSeconds: WORKER_TIMEOUT_S * 6,
     didit: { rateLimits: { decision: 1e9, create: 1e9, pdf: 1e9, other: 1e9 } },
@@ -146,7 +150,7 @@ async function main(): Promise<number> {
     Object.assign(process.env, {
       ...resolveEnvironment(submitDef, h.stack.resources),
       AWS_ENDPOINT_URL: em.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamoEm?.endpoint ?? em.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
       AWS_REGION: em.region,
       AWS_ACCESS_KEY_ID: em.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: em.credentials.secretAccessKey,
@@ -430,6 +434,7 @@ async function main(): Promise<number> {
     );
   } finally {
     await h.close().catch((err: unknown) => log(`[load] teardown: ${String(err)}`));
+    await dynamodb.close();
     await dynamoEm?.stop();
     await em.stop();
     await prepared.cleanup();
