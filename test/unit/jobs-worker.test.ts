@@ -207,6 +207,27 @@ describe('job worker (in-memory dependencies)', () => {
     expect(f.didit.calls).toHaveLength(0);
   });
 
+  it('the completion event is published even when the batch signal has fired: a PutEvents is never cut mid-flight', async () => {
+    // An aborted PutEvents whose request had gone out is published by EventBridge while the worker reports a
+    // failure, and the redelivery publishes it again (npm run load saw it on a CPU-starved machine).
+    const f = fakes();
+    const publish = f.deps.jobs.publisher.publish.bind(f.deps.jobs.publisher);
+    // A PutEvents that has gone out and is slow to answer: EventBridge publishes it; a signal that fires
+    // meanwhile cuts the wait for the answer, and the caller sees an error.
+    f.deps.jobs.publisher.publish = async (detailType, detail, options) => {
+      const receipt = await publish(detailType, detail);
+      const signal = options?.abortSignal;
+      if (signal === undefined) return receipt;
+      await new Promise((resolve) => (signal.aborted ? resolve(undefined) : signal.addEventListener('abort', resolve, { once: true })));
+      throw new Error('PutEvents aborted');
+    };
+    const id = job(f, 'amlScreening', { status: 'failed', error: { code: 'NOT_FOUND', message: 'Not found.' }, completedAt: new Date().toISOString() });
+    // Less than the 1 s the batch signal keeps back: it has fired before the record is processed.
+    expect((await run(f, [record(aml(id), 2)], 500)).batchItemFailures).toEqual([]);
+    expect(f.published).toHaveLength(1);
+    expect(f.store.records.get(id)?.notifiedAt).toEqual(expect.any(String));
+  });
+
   it('invalid input fails the job without calling Didit or decrypting anything', async () => {
     const f = fakes();
     const id = job(f);

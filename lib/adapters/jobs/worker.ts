@@ -302,11 +302,21 @@ async function finish(message: JobMessage, outcome: JobOutcome, batch: Batch): P
   return completed === undefined ? 'already-complete' : (job.status as 'succeeded' | 'failed');
 }
 
-/** Publishes `didit.job.completed` once (at least once: a crash between publish and mark repeats it). */
+/**
+ * Publishes `didit.job.completed` once per job, then marks it notified. At least once, strictly: a runtime
+ * killed between the publish and the mark publishes again on redelivery (EventBridge cannot deduplicate;
+ * consumers key on `jobId`).
+ *
+ * The batch's abort signal is deliberately NOT passed to PutEvents: it fires 1 s before the deadline and would
+ * cut a PutEvents whose request has already gone out, so EventBridge publishes the event while the worker
+ * reports a failure and the redelivery publishes it again (seen in `npm run load` on a CPU-starved machine:
+ * 1–3 jobs in 300 published twice). Left to finish, the publish is bounded by the SDK's own timeout, and the
+ * deadline margin (5 s) leaves it room.
+ */
 async function notify(job: JobRecord, batch: Batch): Promise<void> {
   if (job.notifiedAt !== undefined || !isTerminal(job.status)) return;
   const { jobs } = batch.deps;
-  await jobs.publisher.publish(JOB_COMPLETED_DETAIL_TYPE, completedDetail(job), { abortSignal: batch.signal });
+  await jobs.publisher.publish(JOB_COMPLETED_DETAIL_TYPE, completedDetail(job));
   await jobs.store.markNotified(job.jobId, jobs.now());
 }
 
