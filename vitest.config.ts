@@ -31,7 +31,7 @@ export default defineConfig({
       {
         extends: true,
         // The packaged zips under the Lambda runtime (infra/local/lambda/): packaged once per run, the
-        // emulator from the same global setup. One file at a time: the suites share the emulator's resources and the machine's two cores.
+        // emulator from the same global setup. One file at a time (needed while the RIE's Runtime API port was fixed; kept so that files' sandboxes do not share the CPU quota each emulates).
         test: {
           name: 'lambda',
           include: ['test/lambda/**/*.test.ts'],
