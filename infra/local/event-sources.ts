@@ -50,6 +50,8 @@ export interface EventSources {
   /** Outcomes so far, per source (tests read them). */
   readonly batches: readonly BatchOutcome[];
   readonly asyncOutcomes: readonly (AsyncOutcome & { readonly source: 'uploads' | 'signups' })[];
+  /** Called after each outcome is recorded (a batch, an upload or sign-up invocation): tests wait on it. */
+  onOutcome(listener: () => void): void;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,10 @@ export function startEventSources(opts: EventSourcesOptions): EventSources {
   const accountId = stack.resources.accountId;
   const batches: BatchOutcome[] = [];
   const asyncOutcomes: (AsyncOutcome & { source: 'uploads' | 'signups' })[] = [];
+  const listeners: Array<() => void> = [];
+  const recorded = (): void => {
+    for (const listener of listeners) listener();
+  };
 
   // jobWorker ← JobsQueue.
   const worker = readFunction(template, 'jobWorker');
@@ -96,6 +102,7 @@ export function startEventSources(opts: EventSourcesOptions): EventSources {
     },
     onBatch: (b) => {
       batches.push(b);
+      recorded();
       const failed = b.messageIds.length - b.deleted.length;
       log(
         `[jobs] ${worker.name}: batch of ${b.messageIds.length}, ${b.deleted.length} done` +
@@ -126,6 +133,7 @@ export function startEventSources(opts: EventSourcesOptions): EventSources {
     onFailureQueueUrl: queueUrlOf(stack, uploadConfig.onFailureQueueLogicalId),
     onOutcome: (o) => {
       asyncOutcomes.push({ ...o, source: 'uploads' });
+      recorded();
       log(`[uploads] ${onUpload.name}: ${o.result} after ${o.attempts} attempt(s)`);
     },
   });
@@ -154,6 +162,7 @@ export function startEventSources(opts: EventSourcesOptions): EventSources {
     },
     onOutcome: (o) => {
       asyncOutcomes.push({ ...o, source: 'signups' });
+      recorded();
       log(`[signups] ${onSignup.name}: ${o.result} after ${o.attempts} attempt(s)`);
     },
   });
@@ -164,6 +173,9 @@ export function startEventSources(opts: EventSourcesOptions): EventSources {
     signups,
     batches,
     asyncOutcomes,
+    onOutcome(listener) {
+      listeners.push(listener);
+    },
     async stop() {
       await Promise.all([jobs.stop(), uploads.stop(), signups.stop()]);
     },

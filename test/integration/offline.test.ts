@@ -45,6 +45,8 @@ beforeAll(async () => {
   });
   apiKey.fill(0); // the sandbox keeps its own copy; the functions only get the sealed one
   webhookSecret.fill(0);
+  gw.sources.onOutcome(wake);
+  gw.sandbox.onWebhookAttempt(wake);
 }, 240_000);
 
 afterAll(async () => {
@@ -82,10 +84,24 @@ async function paste(...keys: BannerPath['key'][]): Promise<string> {
   return stdout;
 }
 
-/** Waits until an asynchronous actor (a mapper's bookkeeping after its invocation returned) makes `check` true. */
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 2_000 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!check()) throw new Error(`gave up waiting for: ${what}`);
+/**
+ * Resolves once `check` holds, re-checked on each event of the actors that change what it reads: a mapper
+ * recording an outcome, the sandbox reading a receiver's answer. No polling; the test's timeout bounds it.
+ */
+const waiters = new Set<() => void>();
+const wake = (): void => {
+  for (const waiter of waiters) waiter();
+};
+async function until(check: () => boolean): Promise<void> {
+  if (check()) return;
+  await new Promise<void>((resolve) => {
+    const waiter = (): void => {
+      if (!check()) return;
+      waiters.delete(waiter);
+      resolve();
+    };
+    waiters.add(waiter);
+  });
 }
 
 const PATH_TIMEOUT = 180_000;
@@ -141,7 +157,7 @@ describe('every path of the banner, pasted into bash', () => {
     expect(declined.detail['delivery']).toMatchObject({ signature: 'v2', authenticated: 'body' });
 
     const deliveries = g().sandbox.webhookDeliveries.filter((d) => d.sessionId === sessionId);
-    await until('the sandbox read the receiver\'s answers', () => deliveries.every((d) => d.done));
+    await until(() => deliveries.every((d) => d.done));
     expect(deliveries.map((d) => [d.status, d.forms, d.answers])).toEqual([
       ['Approved', ['v2', 'v1', 'simple'], [200]],
       ['In Review', ['simple'], [200]],
@@ -156,7 +172,7 @@ describe('every path of the banner, pasted into bash', () => {
     expect(jobId, stdout).toBeDefined();
     const event = await g().outbox.waitFor((e) => e.source === 'didit.jobs' && e.detail['jobId'] === jobId);
     expect(event.detail).toMatchObject({ jobId, operation: 'amlScreening', status: 'succeeded' });
-    await until('the mapper deleted the job message', () => g().sources.batches.some((b) => b.deleted.length > 0));
+    await until(() => g().sources.batches.some((b) => b.deleted.length > 0));
     expect(g().sources.batches.map((b) => [b.messageIds.length, b.deleted.length, b.result.functionError])).toEqual([[1, 1, undefined]]);
     const res = await fetch(`${g().offline.url}/v1/jobs/${jobId}`);
     expect(await res.json()).toMatchObject({ jobId, status: 'succeeded' });
@@ -170,7 +186,7 @@ describe('every path of the banner, pasted into bash', () => {
     expect(ticket.uploadId, stdout).toEqual(expect.any(String));
     const event = await g().outbox.waitFor((e) => e.source === 'didit.gateway' && e.detail['uploadId'] === ticket.uploadId);
     expect(event.detail).toMatchObject({ operation: 'idVerification', callerRef: 'demo-upload', status: 'succeeded' });
-    await until('the upload outcome', () => g().sources.asyncOutcomes.some((o) => o.source === 'uploads'));
+    await until(() => g().sources.asyncOutcomes.some((o) => o.source === 'uploads'));
     expect(g().sources.asyncOutcomes.filter((o) => o.source === 'uploads').map((o) => [o.result, o.attempts])).toEqual([['succeeded', 1]]);
     expect(g().sandbox.count({ method: 'POST', pathPrefix: '/v3/id-verification' })).toBe(before + 1);
   }, PATH_TIMEOUT);
@@ -180,7 +196,7 @@ describe('every path of the banner, pasted into bash', () => {
     expect(JSON.parse(stdout)).toMatchObject({ FailedEntryCount: 0 });
     const event = await g().outbox.waitFor((e) => e['detail-type'] === 'didit.session.created' && e.detail['userId'] === 'demo-user-1');
     expect(event.detail['sessionId']).toEqual(expect.any(String));
-    await until('the sign-up outcome', () => g().sources.asyncOutcomes.some((o) => o.source === 'signups'));
+    await until(() => g().sources.asyncOutcomes.some((o) => o.source === 'signups'));
     expect(g().sources.asyncOutcomes.filter((o) => o.source === 'signups').map((o) => [o.result, o.attempts])).toEqual([['succeeded', 1]]);
     const creates = g().sandbox.received.filter((r) => r.method === 'POST' && r.path === '/v3/session/' && (r.json as { vendor_data?: string })?.vendor_data === 'demo-user-1');
     expect(creates).toHaveLength(1);
@@ -216,7 +232,7 @@ describe("the sandbox's webhooks in every signature form the receiver accepts", 
       const event = await g().outbox.waitFor(isWebhookEvent(sessionId, 'Approved'));
       expect(event.detail['delivery']).toMatchObject({ signature: reported[form] });
       const delivery = g().sandbox.webhookDeliveries.find((d) => d.sessionId === sessionId);
-      await until('the sandbox read the receiver\'s answer', () => delivery?.done === true);
+      await until(() => delivery?.done === true);
       expect(delivery?.answers).toEqual([200]);
     }, PATH_TIMEOUT);
   }
