@@ -9,7 +9,7 @@ import { startSqsMapping } from '../../infra/local/lambda/sqs-mapping.ts';
 import { readAsyncInvokeConfig, readEventRule, readFunction, readSqsMapping } from '../../infra/local/lambda/template.ts';
 import { createGatewayClient } from '../../lib/client/index.ts';
 import { sessionStatusPayload, signDelivery, webhookEvent } from '../sandbox/webhook-signer.ts';
-import { apiEvent, multipartBody } from '../support/api-events.ts';
+import { amlJobRequest, apiEvent, multipartBody } from '../support/api-events.ts';
 import { testDynamoDbEndpoint, testEmulator } from '../support/aws.ts';
 import { localApiGateway } from '../support/local-api-gateway.ts';
 import { collect, startHarness, type Harness } from './harness.ts';
@@ -173,14 +173,7 @@ describe('SQS event-source mapping over the emulator queue (jobs)', () => {
     const jobIds: string[] = [];
     for (const name of ['Ana García', 'Luis Pérez', 'Marta Ruiz', 'Iker Sanz']) {
       const r = await submit.invoke(
-        apiEvent({
-          method: 'POST',
-          path: '/v1/jobs/amlScreening',
-          resource: '/v1/jobs/{operation}',
-          pathParameters: { operation: 'amlScreening' },
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ body: { full_name: name, nationality: 'ES' } }),
-        }),
+        amlJobRequest(name),
       );
       expect(payloadOf(r).statusCode).toBe(202);
       jobIds.push(String(bodyOf(r)['jobId']));
@@ -222,14 +215,7 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
     const submit = await h.fn('submitJob');
     h.didit.reset();
     const r = await submit.invoke(
-      apiEvent({
-        method: 'POST',
-        path: '/v1/jobs/amlScreening',
-        resource: '/v1/jobs/{operation}',
-        pathParameters: { operation: 'amlScreening' },
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ body: { full_name: 'Slow Answer', nationality: 'ES' } }),
-      }),
+      amlJobRequest('Slow Answer'),
     );
     const jobId = String(bodyOf(r)['jobId']);
     // The worker gets 10 s instead of 90 s (to keep the test short); Didit answers after 30 s.
@@ -266,14 +252,7 @@ describe('a job whose Didit call is slower than the worker can wait', () => {
     const submit = await h.fn('submitJob');
     h.didit.reset();
     const r = await submit.invoke(
-      apiEvent({
-        method: 'POST',
-        path: '/v1/jobs/amlScreening',
-        resource: '/v1/jobs/{operation}',
-        pathParameters: { operation: 'amlScreening' },
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ body: { full_name: 'Lost Environment', nationality: 'ES' } }),
-      }),
+      amlJobRequest('Lost Environment'),
     );
     const jobId = String(bodyOf(r)['jobId']);
     // The template keeps the visibility timeout at 6 × the worker's timeout (540 s / 90 s). Here the queue's

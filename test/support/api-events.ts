@@ -104,3 +104,15 @@ export function multipartBody(
 /** Smallest byte strings that pass the magic-byte checks. */
 export const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2048, 7)]);
 export const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(512, 1)]);
+
+/** `POST /v1/jobs/amlScreening` for one person: the job the Lambda and load runs submit. */
+export function amlJobRequest(fullName: string): APIGatewayProxyEvent {
+  return apiEvent({
+    method: 'POST',
+    path: '/v1/jobs/amlScreening',
+    resource: '/v1/jobs/{operation}',
+    pathParameters: { operation: 'amlScreening' },
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ body: { full_name: fullName, nationality: 'ES' } }),
+  });
+}

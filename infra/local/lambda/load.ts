@@ -34,7 +34,7 @@ import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCom
 import type { SQSEvent } from 'aws-lambda';
 import type { InvokeResult } from './sandbox.ts';
 import { sessionStatusPayload, signDelivery, webhookEvent } from '../../../test/sandbox/webhook-signer.ts';
-import { apiEvent, lambdaContext } from '../../../test/support/api-events.ts';
+import { amlJobRequest, lambdaContext } from '../../../test/support/api-events.ts';
 import { startHarness } from '../../../test/lambda/harness.ts';
 import { startEmulator, type Emulator } from '../emulator.ts';
 import { startSerializingProxy } from '../serializing-proxy.ts';
@@ -175,14 +175,7 @@ async function main(): Promise<number> {
           if (i >= N) return;
           const fullName = `Load Subject ${i}`;
           const res = await submit(
-            apiEvent({
-              method: 'POST',
-              path: '/v1/jobs/amlScreening',
-              resource: '/v1/jobs/{operation}',
-              pathParameters: { operation: 'amlScreening' },
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ body: { full_name: fullName, nationality: 'ES' } }),
-            }),
+            amlJobRequest(fullName),
             lambdaContext(),
           );
           if (res?.statusCode !== 202) throw new Error(`submit ${i}: ${res?.statusCode}`);

@@ -310,8 +310,9 @@ async function finish(message: JobMessage, outcome: JobOutcome, batch: Batch): P
  * The batch's abort signal is deliberately NOT passed to PutEvents: it fires 1 s before the deadline and would
  * cut a PutEvents whose request has already gone out, so EventBridge publishes the event while the worker
  * reports a failure and the redelivery publishes it again (seen in `npm run load` on a CPU-starved machine:
- * 1–3 jobs in 300 published twice). Left to finish, the publish is bounded by the SDK's own timeout, and the
- * deadline margin (5 s) leaves it room.
+ * 1–3 jobs in 300 published twice). Left to finish, a PutEvents that starts before the 5 s deadline margin
+ * has that margin to answer; one that never answers ends with the invocation (the runtime's timeout), and the
+ * redelivery publishes again: the at-least-once case above, not a new one.
  */
 async function notify(job: JobRecord, batch: Batch): Promise<void> {
   if (job.notifiedAt !== undefined || !isTerminal(job.status)) return;
