@@ -72,7 +72,15 @@ async function ensureRicNativeClient(log: (line: string) => void): Promise<void>
   if (!existsSync(cached)) {
     log(`[lambda] compiling aws-lambda-ric ${version}'s native client (cmake + node-gyp, about two minutes)…`);
     // Its own scripts, with this project's Node first on PATH (node-gyp builds for the running Node).
-    const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}` };
+    // node-gyp needs the running Node's headers. The npm package `node` ships them beside its binary; without
+    // pointing node-gyp there it downloads them from nodejs.org, which a fresh CI machine here cannot reach.
+    // (node_modules/node/bin/node is a copy of node_modules/node/node_modules/node-<platform>-<arch>/bin/node.)
+    const home = dirname(dirname(process.execPath));
+    const nodeDir = [home, join(home, 'node_modules', `node-${process.platform}-${process.arch}`)].find((d) =>
+      existsSync(join(d, 'include', 'node', 'node.h')),
+    );
+    if (nodeDir !== undefined) env['npm_config_nodedir'] = nodeDir;
     for (const script of ['scripts/preinstall.sh', 'scripts/postinstall.sh']) {
       await run('sh', [script], { cwd: pkgDir, env, maxBuffer: 64 * 1024 * 1024 });
     }
